@@ -1,0 +1,32 @@
+/**
+ * The error catalogue: one class, a stable code per problem, a default message.
+ * Config validation, the admin API and logs all use these codes (documented in README.md).
+ */
+export const codes = {
+  SWY_ERR_CONFIG_READ: 'cannot read the config file',
+  SWY_ERR_CONFIG_YAML: 'the config file is not valid YAML',
+  SWY_ERR_CONFIG_INVALID: 'the config is invalid',
+  SWY_ERR_CONFIG_ENV: 'an environment variable named in the config is not set',
+  SWY_ERR_LISTEN: 'cannot listen on the address',
+  SWY_ERR_CONNECT_TIMEOUT: 'connecting to the member timed out',
+  SWY_ERR_CONNECT_REFUSED: 'the member refused the connection',
+  SWY_ERR_NO_MEMBER: 'no member is available',
+  SWY_ERR_PROXY_HEADER: 'malformed PROXY protocol header',
+  SWY_ERR_CHECK_TIMEOUT: 'the health check timed out',
+  SWY_ERR_CHECK_FAILED: 'the health check failed',
+  SWY_ERR_ADMIN_UNAUTHORIZED: 'a bearer token is required',
+  SWY_ERR_ADMIN_NOT_FOUND: 'no such service or member',
+  SWY_ERR_ADMIN_BAD_REQUEST: 'bad request',
+  SWY_ERR_RELOAD: 'the new config was refused; the running one stays',
+} as const;
+
+export type ErrorCode = keyof typeof codes;
+
+export class SwitchyardError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? codes[code], options);
+    this.name = 'SwitchyardError';
+    this.code = code;
+  }
+}

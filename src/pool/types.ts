@@ -1,0 +1,25 @@
+import type { HashKey } from '../config/types.js';
+import type { Member } from './member.js';
+
+/** What a balancer may use to choose: the client, and members already tried for this connection. */
+export interface PickContext {
+  clientIp: string;
+  clientPort: number;
+  /** Members that already failed this connection (retries); never picked again. */
+  exclude?: ReadonlySet<Member>;
+}
+
+/**
+ * One balancing policy. It is built over the pool's current routing set and
+ * rebuilt whenever that set changes; weights are read from `member.weight()`
+ * at pick time where the policy allows (slow start, agent weights).
+ */
+export interface Balancer {
+  pick(ctx: PickContext): Member | undefined;
+}
+
+export interface BalancerOptions {
+  hashKey: HashKey;
+}
+
+export type BalancerFactory = (members: readonly Member[], opts: BalancerOptions) => Balancer;
