@@ -80,6 +80,9 @@ export class Member extends EventEmitter<MemberEvents> {
   /** Connections (TCP) or sessions (UDP) open now; kept by the data path for leastconn. */
   active = 0;
   lastCheck: CheckRecord | undefined;
+  /** Bytes relayed (client → member, member → client); the data path adds, metrics read at scrape time. */
+  bytesIn = 0;
+  bytesOut = 0;
   /** Ejections so far; the outlier detector lengthens each repeat. */
   ejections = 0;
 

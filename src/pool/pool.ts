@@ -5,9 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { BalanceAlgorithm, HashKey } from '../config/types.js';
-import { createBalancer } from './balancers/index.js';
+import { createPolicy } from './balancers/index.js';
 import type { Member, StateChange } from './member.js';
-import type { Balancer, PickContext } from './types.js';
+import type { BalancePolicy, PickContext } from './types.js';
 
 export interface PoolOptions {
   balance: BalanceAlgorithm;
@@ -34,7 +34,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   #members: Member[] = [];
   #routing: readonly Member[] = [];
   #mode: RoutingMode = 'none';
-  #balancer: Balancer;
+  #policy: BalancePolicy;
   /** failback: manual — set while backups serve; cleared when an admin enables a primary. */
   #holdOnBackups = false;
   #onState = (ev: StateChange) => {
@@ -42,13 +42,13 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.#recompute();
   };
   #onWeight = () => {
-    this.#balancer = createBalancer(this.options.balance, this.#routing, { hashKey: this.options.hashKey });
+    this.#policy = createPolicy(this.options.balance, this.#routing, { hashKey: this.options.hashKey });
   };
 
   constructor(options: PoolOptions, members: Member[]) {
     super();
     this.options = options;
-    this.#balancer = createBalancer(options.balance, [], { hashKey: options.hashKey });
+    this.#policy = createPolicy(options.balance, [], { hashKey: options.hashKey });
     this.setMembers(members);
   }
 
@@ -88,13 +88,13 @@ export class Pool extends EventEmitter<PoolEvents> {
 
   /** The member for a new connection, or undefined when none may take it. */
   pick(ctx: PickContext): Member | undefined {
-    const m = this.#balancer.pick(ctx);
+    const m = this.#policy.pick(ctx);
     if (m === undefined || m.configMaxConnections === 0 || m.active < m.configMaxConnections) return m;
     // Full member: let the policy choose again without it and others at their limit.
     const exclude = new Set(ctx.exclude);
     for (const r of this.#routing) if (r.configMaxConnections > 0 && r.active >= r.configMaxConnections) exclude.add(r);
     if (exclude.size >= this.#routing.length) return undefined;
-    return this.#balancer.pick({ ...ctx, exclude });
+    return this.#policy.pick({ ...ctx, exclude });
   }
 
   /** Admin `enable` on a primary ends a manual-failback hold. */
@@ -117,7 +117,7 @@ export class Pool extends EventEmitter<PoolEvents> {
     const previous = this.#routing;
     this.#routing = routing;
     this.#mode = mode;
-    this.#balancer = createBalancer(this.options.balance, routing, { hashKey: this.options.hashKey });
+    this.#policy = createPolicy(this.options.balance, routing, { hashKey: this.options.hashKey });
     this.emit('change', routing, mode);
     if (wasBackup && mode === 'primary') this.emit('failback', previous.filter((m) => m.backup));
   }

@@ -14,12 +14,12 @@ export interface PickContext {
  * rebuilt whenever that set changes; weights are read from `member.weight()`
  * at pick time where the policy allows (slow start, agent weights).
  */
-export interface Balancer {
+export interface BalancePolicy {
   pick(ctx: PickContext): Member | undefined;
 }
 
-export interface BalancerOptions {
+export interface PolicyOptions {
   hashKey: HashKey;
 }
 
-export type BalancerFactory = (members: readonly Member[], opts: BalancerOptions) => Balancer;
+export type PolicyFactory = (members: readonly Member[], opts: PolicyOptions) => BalancePolicy;
