@@ -18,6 +18,10 @@ export const codes = {
   SWY_ERR_ADMIN_NOT_FOUND: 'no such service or member',
   SWY_ERR_ADMIN_BAD_REQUEST: 'bad request',
   SWY_ERR_RELOAD: 'the new config was refused; the running one stays',
+  SWY_ERR_ADMIN_FORBIDDEN: 'a cross-site request to the admin API was refused',
+  SWY_ERR_ADMIN_METHOD: 'method not allowed',
+  SWY_ERR_ADMIN_TOO_LARGE: 'the request body is too large',
+  SWY_ERR_ADMIN_INTERNAL: 'the admin API failed to answer',
 } as const;
 
 export type ErrorCode = keyof typeof codes;
