@@ -1,0 +1,139 @@
+/**
+ * One running service: its members, pool, checker, outlier detector and
+ * listener, and the service-level policies that react to member transitions
+ * (close on down, drain timeout, close on failback). Nothing here is on the
+ * data path; it subscribes to the pool and acts on attachments.
+ */
+import type { ServiceConfig } from './config/types.js';
+import { HealthChecker } from './health/checker.js';
+import { OutlierDetector } from './health/outlier.js';
+import { Member, type StateChange } from './pool/member.js';
+import { Pool, type PoolOptions } from './pool/pool.js';
+import { TcpListener } from './proxy/tcp.js';
+import type { EndReason, Listener } from './proxy/types.js';
+import { UdpListener } from './proxy/udp.js';
+
+export type MemberAction = 'drain' | 'disable' | 'enable';
+
+function poolOptions(c: ServiceConfig): PoolOptions {
+  return { balance: c.balance, hashKey: c.hashKey, failback: c.failback, allBackups: c.allBackups, panic: c.panic };
+}
+
+export class Service {
+  readonly name: string;
+  config: ServiceConfig;
+  readonly pool: Pool;
+  readonly listener: Listener & { updateConfig(c: ServiceConfig): void };
+  checker: HealthChecker | undefined;
+  readonly outlier: OutlierDetector;
+  #drainTimers = new Map<Member, NodeJS.Timeout>();
+
+  constructor(config: ServiceConfig) {
+    this.name = config.name;
+    this.config = config;
+    const members = config.members.map((mc) => this.#newMember(mc));
+    this.pool = new Pool(poolOptions(config), members);
+    this.listener =
+      config.protocol === 'udp' ? new UdpListener(config, this.pool) : new TcpListener(config, this.pool);
+    this.outlier = new OutlierDetector(config.outlier, members);
+    this.outlier.watch(this.listener);
+    this.checker = this.#newChecker(config, members);
+    this.pool.on('state', this.#onState);
+    this.pool.on('failback', this.#onFailback);
+  }
+
+  async start(): Promise<void> {
+    await this.listener.listen();
+    this.checker?.start();
+  }
+
+  /** Applies a changed config for the same listen address: members kept by id keep their state. */
+  update(config: ServiceConfig): void {
+    const byId = new Map(this.pool.members.map((m) => [m.id, m]));
+    const members = config.members.map((mc) => {
+      const kept = byId.get(mc.id);
+      return kept && kept.configWeight === mc.weight && kept.backup === mc.backup && kept.configMaxConnections === mc.maxConnections
+        ? kept
+        : this.#newMember(mc);
+    });
+    const removed = this.pool.members.filter((m) => !members.includes(m));
+    this.config = config;
+    this.listener.updateConfig(config);
+    this.pool.setOptions(poolOptions(config));
+    this.pool.setMembers(members);
+    this.outlier.setConfig(config.outlier);
+    this.outlier.setMembers(members);
+    this.checker?.stop();
+    this.checker = this.#newChecker(config, members);
+    this.checker?.start();
+    // A removed member's connections finish on their own, up to the drain timeout.
+    for (const m of removed) this.#scheduleDrainClose(m);
+  }
+
+  /** Admin actions. Returns false when no member has that id. */
+  memberAction(id: string, action: MemberAction): boolean {
+    const m = this.pool.get(id);
+    if (!m) return false;
+    const cause = { source: 'admin' as const, detail: `admin ${action}` };
+    if (action === 'drain') m.setFlag('adminDrain', true, cause);
+    else if (action === 'disable') m.setFlag('adminMaint', true, cause);
+    else {
+      m.setFlag('adminMaint', false, cause);
+      m.setFlag('adminDrain', false, cause);
+      if (!m.backup) this.pool.releaseFailbackHold();
+    }
+    return true;
+  }
+
+  stopAccepting(): Promise<void> {
+    return this.listener.stopAccepting();
+  }
+
+  /** Stops checks and timers and ends every open connection. */
+  close(reason: EndReason): void {
+    this.checker?.stop();
+    this.outlier.stop();
+    for (const t of this.#drainTimers.values()) clearTimeout(t);
+    this.#drainTimers.clear();
+    this.listener.closeAll(reason);
+    this.pool.close();
+  }
+
+  #newMember(mc: ServiceConfig['members'][number]): Member {
+    return new Member(mc, { checked: this.config.healthCheck.type !== 'none', slowStart: this.config.slowStart });
+  }
+
+  #newChecker(config: ServiceConfig, members: Member[]): HealthChecker | undefined {
+    if (config.healthCheck.type === 'none') return undefined;
+    const checker = new HealthChecker(config.healthCheck, members);
+    this.outlier.attachChecker(checker);
+    return checker;
+  }
+
+  #onState = (ev: StateChange): void => {
+    const { member, to } = ev;
+    if (to !== 'draining') this.#cancelDrain(member);
+    if (to === 'down' && this.config.onMemberDown === 'close') member.closeAll('member-down');
+    else if (to === 'draining') this.#scheduleDrainClose(member);
+  };
+
+  #onFailback = (backups: Member[]): void => {
+    if (this.config.onFailback === 'close') for (const b of backups) b.closeAll('failback');
+  };
+
+  #scheduleDrainClose(member: Member): void {
+    if (this.config.drainTimeout <= 0 || this.#drainTimers.has(member) || member.attachments.size === 0) return;
+    const timer = setTimeout(() => {
+      this.#drainTimers.delete(member);
+      member.closeAll('drained');
+    }, this.config.drainTimeout);
+    timer.unref();
+    this.#drainTimers.set(member, timer);
+  }
+
+  #cancelDrain(member: Member): void {
+    const t = this.#drainTimers.get(member);
+    if (t) clearTimeout(t);
+    this.#drainTimers.delete(member);
+  }
+}
