@@ -2,6 +2,17 @@
  * A service's members in priority groups (primaries, then backups), and the
  * routing set derived from their states: the one place that decides who takes
  * new connections. Rebuilds its balancer only when that set really changes.
+ *
+ * Who routes, in order:
+ * - primaries that are up;
+ * - primaries still waiting for their first check ('pending'), as HAProxy
+ *   starts servers as up: backups take over only from primaries known down;
+ * - backups that are up (the first only, unless `allBackups`); once they
+ *   serve they keep serving until a primary is up, and with `failback:
+ *   manual` until `releaseFailbackHold()` as well;
+ * - backups waiting for their first check;
+ * - with `panic`, the members that are down (primaries, else backups);
+ * - no one ('none'). Draining and disabled members never take new connections.
  */
 import { EventEmitter } from 'node:events';
 import type { BalanceAlgorithm, HashKey } from '../config/types.js';
@@ -21,35 +32,44 @@ export interface PoolOptions {
 export type RoutingMode = 'primary' | 'backup' | 'pending' | 'panic' | 'none';
 
 export interface PoolEvents {
-  /** The routing set changed. */
+  /** The routing set or its mode changed. */
   change: [readonly Member[], RoutingMode];
   /** Traffic moved from backups back to primaries; the backups that were serving. */
   failback: [Member[]];
-  /** A member's state changed (re-published so subscribers need only the pool). */
+  /**
+   * A member's state changed (re-published so subscribers need only the pool).
+   * Published after the routing set has been updated, so a subscriber that
+   * moves that member's connections picks from the new set.
+   */
   state: [StateChange];
 }
 
 export class Pool extends EventEmitter<PoolEvents> {
-  readonly options: PoolOptions;
-  #members: Member[] = [];
+  #options: PoolOptions;
+  #members: readonly Member[] = [];
   #routing: readonly Member[] = [];
   #mode: RoutingMode = 'none';
   #policy: BalancePolicy;
-  /** failback: manual — set while backups serve; cleared when an admin enables a primary. */
+  /** failback: manual — set when backups take over; cleared by releaseFailbackHold() or when they stop serving. */
   #holdOnBackups = false;
   #onState = (ev: StateChange) => {
-    this.emit('state', ev);
     this.#recompute();
+    this.emit('state', ev);
   };
-  #onWeight = () => {
-    this.#policy = createPolicy(this.options.balance, this.#routing, { hashKey: this.options.hashKey });
+  // Policies that weigh at build time (maglev) need a rebuild; the others read weights per pick.
+  #onWeight = (m: Member) => {
+    if (this.#routing.includes(m)) this.#rebuildPolicy();
   };
 
-  constructor(options: PoolOptions, members: Member[]) {
+  constructor(options: PoolOptions, members: readonly Member[]) {
     super();
-    this.options = options;
+    this.#options = { ...options };
     this.#policy = createPolicy(options.balance, [], { hashKey: options.hashKey });
     this.setMembers(members);
+  }
+
+  get options(): Readonly<PoolOptions> {
+    return this.#options;
   }
 
   get members(): readonly Member[] {
@@ -69,7 +89,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   }
 
   /** Replaces the member list (reload, discovery); members kept by the caller keep their state. */
-  setMembers(members: Member[]): void {
+  setMembers(members: readonly Member[]): void {
     for (const m of this.#members) {
       if (!members.includes(m)) {
         m.off('state', this.#onState);
@@ -82,72 +102,83 @@ export class Pool extends EventEmitter<PoolEvents> {
         m.on('weight', this.#onWeight);
       }
     }
-    this.#members = members;
-    this.#recompute(true);
+    this.#members = [...members];
+    this.#recompute();
   }
 
-  /** The member for a new connection, or undefined when none may take it. */
+  /** Applies reloaded options: a new algorithm or hash key rebuilds the balancer. */
+  setOptions(options: PoolOptions): void {
+    const old = this.#options;
+    this.#options = { ...options };
+    if (options.failback === 'auto') this.#holdOnBackups = false;
+    if (options.balance !== old.balance || options.hashKey !== old.hashKey) this.#rebuildPolicy();
+    this.#recompute();
+  }
+
+  /** The member for a new connection, or undefined when none may take it (policies skip members at their limit). */
   pick(ctx: PickContext): Member | undefined {
-    const m = this.#policy.pick(ctx);
-    if (m === undefined || m.configMaxConnections === 0 || m.active < m.configMaxConnections) return m;
-    // Full member: let the policy choose again without it and others at their limit.
-    const exclude = new Set(ctx.exclude);
-    for (const r of this.#routing) if (r.configMaxConnections > 0 && r.active >= r.configMaxConnections) exclude.add(r);
-    if (exclude.size >= this.#routing.length) return undefined;
-    return this.#policy.pick({ ...ctx, exclude });
+    return this.#policy.pick(ctx);
   }
 
-  /** Admin `enable` on a primary ends a manual-failback hold. */
+  /** Admin `enable` on a primary: with `failback: manual`, lets traffic return to primaries once one is up. */
   releaseFailbackHold(): void {
     if (!this.#holdOnBackups) return;
     this.#holdOnBackups = false;
     this.#recompute();
   }
 
+  /** Detaches from the members; publishes nothing more. */
   close(): void {
-    this.setMembers([]);
     this.removeAllListeners();
+    this.setMembers([]);
   }
 
-  #recompute(force = false): void {
+  #rebuildPolicy(): void {
+    this.#policy = createPolicy(this.#options.balance, this.#routing, { hashKey: this.#options.hashKey });
+  }
+
+  #recompute(): void {
     const { routing, mode } = this.#derive();
-    const wasBackup = this.#mode === 'backup';
-    if (mode === 'backup' && this.options.failback === 'manual') this.#holdOnBackups = true;
-    if (!force && mode === this.#mode && sameMembers(routing, this.#routing)) return;
+    const previousMode = this.#mode;
+    if (mode !== 'backup') this.#holdOnBackups = false;
+    else if (previousMode !== 'backup' && this.#options.failback === 'manual') this.#holdOnBackups = true;
+    const sameSet = sameMembers(routing, this.#routing);
+    if (sameSet && mode === previousMode) return;
     const previous = this.#routing;
     this.#routing = routing;
     this.#mode = mode;
-    this.#policy = createPolicy(this.options.balance, routing, { hashKey: this.options.hashKey });
+    if (!sameSet) this.#rebuildPolicy();
     this.emit('change', routing, mode);
-    if (wasBackup && mode === 'primary') this.emit('failback', previous.filter((m) => m.backup));
+    if (previousMode === 'backup' && mode === 'primary') this.emit('failback', previous.filter((m) => m.backup));
   }
 
   #derive(): { routing: Member[]; mode: RoutingMode } {
-    const up = (m: Member) => m.state === 'up';
     const primaries = this.#members.filter((m) => !m.backup);
     const backups = this.#members.filter((m) => m.backup);
-    const upBackups = backups.filter(up);
-    const upPrimaries = primaries.filter(up);
-    const hold = this.#holdOnBackups && upBackups.length > 0;
-    if (upPrimaries.length > 0 && !hold) {
-      this.#holdOnBackups = false;
-      return { routing: upPrimaries, mode: 'primary' };
+    const upPrimaries = primaries.filter(isUp);
+    const upBackups = backups.filter(isUp);
+    const onBackups = this.#mode === 'backup' && upBackups.length > 0;
+    if (upPrimaries.length > 0 && !(onBackups && this.#holdOnBackups)) return { routing: upPrimaries, mode: 'primary' };
+    const pendingPrimaries = primaries.filter(isPending);
+    if (upBackups.length > 0 && (onBackups || pendingPrimaries.length === 0)) {
+      return { routing: this.#options.allBackups ? upBackups : upBackups.slice(0, 1), mode: 'backup' };
     }
-    if (upBackups.length > 0) {
-      return { routing: this.options.allBackups ? upBackups : upBackups.slice(0, 1), mode: 'backup' };
-    }
-    // Before the first checks decide, spread over the members not yet known rather than refuse.
-    const pendingPrimaries = primaries.filter((m) => m.state === 'unknown');
     if (pendingPrimaries.length > 0) return { routing: pendingPrimaries, mode: 'pending' };
-    const pendingBackups = backups.filter((m) => m.state === 'unknown');
+    const pendingBackups = backups.filter(isPending);
     if (pendingBackups.length > 0) return { routing: pendingBackups, mode: 'pending' };
-    if (this.options.panic) {
-      const all = this.#members.filter((m) => m.state === 'down');
-      if (all.length > 0) return { routing: all, mode: 'panic' };
+    if (this.#options.panic) {
+      const downPrimaries = primaries.filter(isDown);
+      if (downPrimaries.length > 0) return { routing: downPrimaries, mode: 'panic' };
+      const downBackups = backups.filter(isDown);
+      if (downBackups.length > 0) return { routing: downBackups, mode: 'panic' };
     }
     return { routing: [], mode: 'none' };
   }
 }
+
+const isUp = (m: Member) => m.state === 'up';
+const isPending = (m: Member) => m.state === 'unknown';
+const isDown = (m: Member) => m.state === 'down';
 
 function sameMembers(a: readonly Member[], b: readonly Member[]): boolean {
   return a.length === b.length && a.every((m, i) => m === b[i]);

@@ -1,8 +1,15 @@
+/** The balancing policies by their config name (`balance:`). */
 import type { BalanceAlgorithm } from '../../config/types.js';
 import type { Member } from '../member.js';
-import type { BalancePolicy, PolicyOptions } from '../types.js';
+import type { BalancePolicy, PolicyFactory, PolicyOptions } from '../types.js';
+import { first } from './first.js';
+import { leastconn } from './leastconn.js';
+import { maglev } from './maglev.js';
+import { random2 } from './random2.js';
+import { roundrobin } from './roundrobin.js';
 
-// Placeholder until the balancer policies land: first eligible member not excluded.
-export function createPolicy(_algo: BalanceAlgorithm, members: readonly Member[], _opts: PolicyOptions): BalancePolicy {
-  return { pick: (ctx) => members.find((m) => !ctx.exclude?.has(m)) };
+const policies: Record<BalanceAlgorithm, PolicyFactory> = { roundrobin, leastconn, random2, maglev, first };
+
+export function createPolicy(algo: BalanceAlgorithm, members: readonly Member[], opts: PolicyOptions): BalancePolicy {
+  return policies[algo](members, opts);
 }
