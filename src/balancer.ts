@@ -8,7 +8,7 @@ import { startAdmin, type AdminServer, type AdminTarget } from './admin/server.j
 import { renderStatus } from './admin/status.js';
 import { loadConfigFile } from './config/load.js';
 import type { Config, ServiceConfig } from './config/types.js';
-import { formatEndpoint } from './net/address.js';
+import { formatAddress, formatEndpoint } from './net/address.js';
 import { watchAccessLog } from './observe/access-log.js';
 import { createLogger } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
@@ -58,7 +58,7 @@ export class Switchyard implements AdminTarget {
     }
     this.#started = Date.now();
     for (const s of this.services.values()) {
-      this.logger.info({ service: s.name, listen: formatEndpoint(this.address(s.name)), protocol: s.config.protocol }, 'listening');
+      this.logger.info({ service: s.name, listen: formatAddress(this.address(s.name)), protocol: s.config.protocol }, 'listening');
     }
   }
 

@@ -4,6 +4,7 @@
  * (close on down, drain timeout, close on failback). Nothing here is on the
  * data path; it subscribes to the pool and acts on attachments.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { ServiceConfig } from './config/types.js';
 import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
@@ -57,15 +58,22 @@ export class Service {
         : this.#newMember(mc);
     });
     const removed = this.pool.members.filter((m) => !members.includes(m));
+    const previous = this.config;
     this.config = config;
     this.listener.updateConfig(config);
     this.pool.setOptions(poolOptions(config));
     this.pool.setMembers(members);
     this.outlier.setConfig(config.outlier);
     this.outlier.setMembers(members);
-    this.checker?.stop();
-    this.checker = this.#newChecker(config, members);
-    this.checker?.start();
+    if (this.checker && isDeepStrictEqual(previous.healthCheck, config.healthCheck)) {
+      // Same check: kept members keep their rise/fall counts.
+      this.checker.setMembers(members);
+    } else {
+      // A new kind of check (or none) starts from scratch; `release` clears the flags the old one set.
+      this.checker?.stop({ release: true });
+      this.checker = this.#newChecker(config, members);
+      this.checker?.start();
+    }
     // A removed member's connections finish on their own, up to the drain timeout.
     for (const m of removed) this.#scheduleDrainClose(m);
   }

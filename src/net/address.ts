@@ -26,3 +26,8 @@ export function formatEndpoint(ep: Endpoint): string {
 export function unmapIPv4(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
+
+/** The text of a bound socket's address, in the same form as formatEndpoint. */
+export function formatAddress(a: { address: string; port: number }): string {
+  return formatEndpoint({ host: a.address, port: a.port });
+}

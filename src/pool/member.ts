@@ -154,9 +154,14 @@ export class Member extends EventEmitter<MemberEvents> {
     return this.#slowStart > 0 && this.#rampFrom > 0 && now - this.#rampFrom < this.#slowStart;
   }
 
-  /** The weight balancers use now: configured × agent percentage × slow-start ramp (from 5% up). */
+  /** Configured × agent percentage, without the slow-start ramp (maglev's weight: a ramp would remap clients). */
+  steadyWeight(): number {
+    return (this.configWeight * this.#agentPercent) / 100;
+  }
+
+  /** The weight balancers use now: the steady weight × the slow-start ramp (from 5% up). */
   weight(now = Date.now()): number {
-    let w = (this.configWeight * this.#agentPercent) / 100;
+    let w = this.steadyWeight();
     if (this.ramping(now)) w *= Math.max(0.05, (now - this.#rampFrom) / this.#slowStart);
     return w;
   }

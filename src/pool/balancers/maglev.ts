@@ -43,7 +43,7 @@ export class Maglev implements BalancePolicy {
 
   constructor(members: readonly Member[], opts: PolicyOptions) {
     this.#byPort = opts.hashKey === 'sourceIpPort';
-    this.members = members.filter((m) => steadyWeight(m) > 0).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.members = members.filter((m) => m.steadyWeight() > 0).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** Slot → index into `members`; built on first use. */
@@ -68,11 +68,6 @@ export class Maglev implements BalancePolicy {
       if (canTake(next, ctx.exclude)) return next;
     }
   }
-}
-
-/** The configured weight times the agent's percentage, without the slow-start ramp. */
-function steadyWeight(m: Member): number {
-  return (m.configWeight * m.agentPercent) / 100;
 }
 
 /** The first prime above 65,536 × 2^k with at least 100 slots per member. */
@@ -111,7 +106,7 @@ function populate(members: readonly Member[], size: number): Uint16Array | Uint3
   for (let i = 0; i < n; i++) {
     pos[i] = murmur3(members[i].id, OFFSET_SEED) % size;
     skip[i] = (murmur3(members[i].id, SKIP_SEED) % (size - 1)) + 1;
-    weight[i] = steadyWeight(members[i]);
+    weight[i] = members[i].steadyWeight();
     heap[i] = i; // every member is due at 0: index order is already a heap
   }
   const before = (a: number, b: number) => due[a] < due[b] || (due[a] === due[b] && a < b);
