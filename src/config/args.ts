@@ -39,9 +39,17 @@ export function configFromArgs(args: QuickArgs, onWarning?: (issue: ConfigIssue)
 
   const c = new Checker({ file: '', label: flagFor });
   const config = validateConfig(c, doc);
-  if (!config) throw new ConfigError(c.errors);
-  if (onWarning) for (const w of c.warnings) onWarning(w);
+  if (!config) throw new ConfigError(byFlag(c.errors));
+  if (onWarning) for (const w of byFlag(c.warnings)) onWarning(w);
   return config;
+}
+
+const FLAG_ORDER = ['--listen', '--backend', '--udp', '--balance', '--check', '--admin'];
+
+/** Issues in the order the usage line names the flags (stable within a flag), as a file's are in line order. */
+function byFlag(issues: ConfigIssue[]): ConfigIssue[] {
+  const rank = (i: ConfigIssue) => (FLAG_ORDER.indexOf(i.path) + FLAG_ORDER.length + 1) % (FLAG_ORDER.length + 1);
+  return issues.map((issue, n) => ({ issue, n })).sort((a, b) => rank(a.issue) - rank(b.issue) || a.n - b.n).map((x) => x.issue);
 }
 
 /** The flag a config path came from. */

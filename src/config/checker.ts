@@ -252,12 +252,18 @@ export class Section {
     return v;
   }
 
-  /** A list; a single scalar counts as a list of one when `single` allows it. */
+  /**
+   * A list; a single scalar counts as a list of one when `single` allows it.
+   * Items whose `${VAR}` could not be expanded (already reported) read as undefined: skip them.
+   */
   list(key: string, opts: { single?: boolean } = {}): { items: unknown[]; path: (i: number) => string } | undefined {
     const v = this.raw(key);
     if (v === undefined) return undefined;
     const base = this.at(key);
-    if (Array.isArray(v)) return { items: v, path: (i) => joinIndex(base, i) };
+    if (Array.isArray(v)) {
+      const path = (i: number) => joinIndex(base, i);
+      return { items: v.map((item, i) => (this.c.isBroken(path(i)) ? undefined : item)), path };
+    }
     if (v === null) return { items: [], path: (i) => joinIndex(base, i) };
     if (opts.single && !isMapping(v)) return { items: [v], path: () => base };
     this.c.expected(base, 'a list', v);

@@ -27,6 +27,7 @@ export const defaults = {
     /** tcp: 1h, as a long-lived database connection may sit quiet; udp uses `udp.idleTimeout`. */
     idleTimeout: 3_600_000,
     retries: 2,
+    /** 0 = no limit. */
     maxConnections: 10_000,
     sendProxyProtocol: 'off' as ProxyProtocolVersion,
     acceptProxyProtocol: false,
@@ -51,6 +52,7 @@ export const defaults = {
   udp: {
     /** A UDP "session" ends after this much quiet, as NGINX `proxy_timeout` and Envoy `idle_timeout`. */
     idleTimeout: 30_000,
+    /** 0 = no limit. */
     maxSessions: 10_000,
     /** 0 = unlimited. */
     responsesPerSession: 0,

@@ -5,6 +5,7 @@
  */
 import { Checker, Section, describe, isMapping } from './checker.js';
 import { defaults } from './defaults.js';
+import { suggest } from './suggest.js';
 import type { Expectation, HealthCheckConfig, HealthCheckType, Protocol, SendExpectStep } from './types.js';
 import { joinIndex } from './yaml.js';
 
@@ -184,6 +185,7 @@ function readSteps(s: Section, type: 'send-expect' | 'udp-send-expect'): SendExp
     const list = s.list('steps');
     if (list) {
       list.items.forEach((item, i) => {
+        if (item === undefined) return;
         const path = list.path(i);
         if (!isMapping(item)) {
           s.c.expected(path, `a step: a mapping with ${STEP_KEYS.join(', ')}`, item);
@@ -229,8 +231,9 @@ function readStep(s: Section, missing: string): SendExpectStep | undefined {
   const expect = readExpectation(s, 'expect', 'expectRegex', 'expectHex');
   if (expect !== undefined) step.expect = expect;
   if (step.send === undefined && step.expect === undefined) {
-    // Present but invalid keys were reported already; only their absence is reported here.
-    if (STEP_KEYS.every((k) => !s.has(k))) s.c.error(s.path, missing, { expected: 'send or expect' });
+    // Present but invalid or misspelt keys are reported on their own; only their absence is reported here.
+    const tried = Object.keys(s.obj).some((k) => (STEP_KEYS as readonly string[]).includes(k) || suggest(k, STEP_KEYS) !== undefined);
+    if (!tried) s.c.error(s.path, missing, { expected: 'send or expect' });
     return undefined;
   }
   return step;
@@ -291,6 +294,7 @@ function readStatusList(s: Section): number[] | undefined {
   const codes = new Set<number>();
   let ok = true;
   list.items.forEach((item, i) => {
+    if (item === undefined) return;
     const range = statusRange(item);
     if (range === undefined) {
       s.c.expected(list.path(i), expected, item);
@@ -331,4 +335,11 @@ function readDatabase(s: Section, out: HealthCheckConfig, type: 'redis' | 'postg
   }
   const role = s.oneOf('role', ROLES[type]!);
   if (role !== undefined) out.role = role;
+  // Said at load time rather than as a check that fails forever.
+  if (type === 'redis' && s.given('user') && !s.has('password')) {
+    s.c.error(s.path, 'a redis check with `user` needs `password` too (AUTH user password)', { expected: 'password' });
+  }
+  if (type === 'mysql' && s.given('role') && !s.has('user')) {
+    s.c.error(s.path, 'a mysql role check logs in to ask: it needs `user` (and `password` if the account has one)', { expected: 'user' });
+  }
 }

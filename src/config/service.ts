@@ -97,6 +97,7 @@ export function readService(c: Checker, path: string, raw: unknown, index: numbe
   const outlier = readOutlier(s);
   const { members, discovery } = readMembers(s);
 
+  // Stand-ins for a missing name or listen keep the cross-service checks going; with errors no config is returned.
   const service: ServiceConfig = {
     name: name ?? `#${index}`,
     protocol,
@@ -106,7 +107,7 @@ export function readService(c: Checker, path: string, raw: unknown, index: numbe
     connectTimeout: s.duration('connectTimeout', { positive: true }) ?? d.connectTimeout,
     idleTimeout,
     retries: s.int('retries', limits.retries) ?? d.retries,
-    maxConnections: s.int('maxConnections', { min: 1 }) ?? d.maxConnections,
+    maxConnections: s.int('maxConnections', { min: 0 }) ?? d.maxConnections,
     sendProxyProtocol: readProxyVersion(s) ?? d.sendProxyProtocol,
     acceptProxyProtocol: s.bool('acceptProxyProtocol') ?? d.acceptProxyProtocol,
     allow: readCidrs(s, 'allow') ?? [...d.allow],
@@ -124,7 +125,7 @@ export function readService(c: Checker, path: string, raw: unknown, index: numbe
     healthCheck,
     outlier,
     members,
-    maxSessions: s.int('maxSessions', { min: 1 }) ?? defaults.udp.maxSessions,
+    maxSessions: s.int('maxSessions', { min: 0 }) ?? defaults.udp.maxSessions,
     responsesPerSession: s.int('responsesPerSession', { min: 0 }) ?? defaults.udp.responsesPerSession,
     replyTimeout: s.duration('replyTimeout') ?? defaults.udp.replyTimeout,
   };
@@ -147,6 +148,7 @@ function readCidrs(s: Section, key: 'allow' | 'deny'): string[] | undefined {
   if (list === undefined) return undefined;
   const out: string[] = [];
   list.items.forEach((item, i) => {
+    if (item === undefined) return;
     const cidr = typeof item === 'string' ? parseCidr(item) : undefined;
     if (cidr === undefined) s.c.expected(list.path(i), 'an IPv4 or IPv6 address or CIDR, e.g. "10.0.0.0/8" or "fd00::/8"', item);
     else out.push(cidr);
@@ -187,6 +189,7 @@ function readMembers(s: Section): { members: MemberConfig[]; discovery?: Discove
     if (list.items.length === 0) s.c.error(s.at('members'), 'needs at least one member', { expected: 'a list of members' });
     const firstAt = new Map<string, string>();
     list.items.forEach((item, i) => {
+      if (item === undefined) return;
       const path = list.path(i);
       const member = readMember(s.c, path, item);
       if (member === undefined) return;

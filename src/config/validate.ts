@@ -50,7 +50,10 @@ function readLog(top: Section): Config['log'] {
 function readWorkers(top: Section): number {
   const raw = top.raw('workers') ?? defaults.workers;
   if (raw === 'auto') return availableParallelism();
-  return top.int('workers', limits.workers) ?? 1;
+  if (!top.given('workers')) return typeof raw === 'number' ? raw : 1;
+  if (typeof raw === 'number' || top.c.isExpanded('workers')) return top.int('workers', limits.workers) ?? 1;
+  top.c.expected('workers', `auto or an integer from ${limits.workers.min} to ${limits.workers.max}`, raw);
+  return 1;
 }
 
 /** `admin:` alone turns the admin API on at its default address; `admin: 127.0.0.1:9901` is short for `{ listen }`. */
@@ -90,6 +93,7 @@ function readServices(top: Section): Placed[] {
   const placed: Placed[] = [];
   const names = new Map<string, string>();
   list.items.forEach((item, i) => {
+    if (item === undefined) return;
     const path = joinIndex('services', i);
     const service = readService(c, path, item, i);
     if (service === undefined) return;
