@@ -68,6 +68,8 @@ export interface ListenerEvents {
   /** UDP: a session moved to another member (failover); TCP: a connection replayed elsewhere. */
   reroute: [{ from: Member; to: Member }];
   drop: [DropEvent];
+  /** TCP: accepting a connection failed (EMFILE, ENFILE…); the listener goes on accepting. */
+  'accept-error': [Error];
 }
 
 /** A service's listener: TCP (`proxy/tcp.ts`) or UDP (`proxy/udp.ts`). */

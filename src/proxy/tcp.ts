@@ -1,0 +1,161 @@
+/**
+ * A TCP service's listener: accepts, admits, and hands each connection to a
+ * TcpSession (tcp-session.ts) that relays it to a member of the pool.
+ *
+ *   const listener = new TcpListener(service, pool);
+ *   listener.on('session-end', (record) => accessLog.info(record));
+ *   await listener.listen();
+ *
+ * Admission, in order, before a single client byte is read (pauseOnConnect):
+ * the allow/deny ACL ('refused-acl'), then maxConnections ('refused-max-connections');
+ * a refused socket is destroyed at once and reported as a session-end record.
+ * The listener never logs or counts metrics itself: it publishes events
+ * (session-end, connect-result, reroute, accept-error) and keeps the members'
+ * live counters (active, bytes, attachments) through its sessions.
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { ServiceConfig } from '../config/types.js';
+import { SwitchyardError } from '../errors.js';
+import { formatEndpoint, unmapIPv4 } from '../net/address.js';
+import type { Member } from '../pool/member.js';
+import type { Pool } from '../pool/pool.js';
+import { Acl } from './acl.js';
+import { TcpSession, type SessionOwner, type SessionOptions } from './tcp-session.js';
+import type { ConnectResult, EndReason, Listener, ListenerEvents, SessionRecord } from './types.js';
+
+export interface TcpListenerOptions {
+  /** How long a client may take to send its PROXY header (acceptProxyProtocol); default 3 s. */
+  proxyHeaderTimeout?: number;
+}
+
+const DEFAULT_PROXY_HEADER_TIMEOUT = 3000;
+
+export class TcpListener extends EventEmitter<ListenerEvents> implements Listener {
+  readonly pool: Pool;
+  #config: ServiceConfig;
+  #acl: Acl;
+  readonly #server: Server;
+  readonly #sessions = new Set<TcpSession>();
+  readonly #sessionOptions: SessionOptions;
+  readonly #owner: SessionOwner;
+
+  constructor(config: ServiceConfig, pool: Pool, opts: TcpListenerOptions = {}) {
+    super();
+    this.pool = pool;
+    this.#config = config;
+    this.#acl = new Acl(config.allow, config.deny);
+    this.#sessionOptions = { proxyHeaderTimeout: opts.proxyHeaderTimeout ?? DEFAULT_PROXY_HEADER_TIMEOUT };
+    this.#owner = {
+      pool,
+      connectResult: (result: ConnectResult) => this.emit('connect-result', result),
+      rerouted: (from: Member, to: Member) => this.emit('reroute', { from, to }),
+      ended: (session: TcpSession, record: SessionRecord) => {
+        this.#sessions.delete(session);
+        this.emit('session-end', record);
+      },
+    };
+    this.#server = createServer(
+      // Nothing is read before admission; the session resumes the socket when it wants bytes.
+      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true },
+      this.#onConnection,
+    );
+  }
+
+  get config(): ServiceConfig {
+    return this.#config;
+  }
+
+  get activeCount(): number {
+    return this.#sessions.size;
+  }
+
+  /** Applies a reloaded service config to new connections (timeouts, limits, ACLs); open ones keep theirs. */
+  updateConfig(config: ServiceConfig): void {
+    this.#acl = new Acl(config.allow, config.deny);
+    this.#config = config;
+  }
+
+  listen(): Promise<void> {
+    const { host, port } = this.#config.listen;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.#server.off('listening', onListening);
+        reject(new SwitchyardError('SWY_ERR_LISTEN', `cannot listen on ${formatEndpoint({ host, port })}: ${err.message}`, { cause: err }));
+      };
+      const onListening = () => {
+        this.#server.off('error', onError);
+        // Accept failures (EMFILE, ENFILE…) come as server errors; the server goes on accepting.
+        this.#server.on('error', this.#onServerError);
+        resolve();
+      };
+      this.#server.once('error', onError);
+      this.#server.once('listening', onListening);
+      this.#server.listen({ host, port });
+    });
+  }
+
+  address(): AddressInfo {
+    const a = this.#server.address();
+    if (a === null || typeof a === 'string') throw new Error(`service ${this.#config.name} is not listening`);
+    return a;
+  }
+
+  /** Closes the listening socket; open connections go on until they end or closeAll(). */
+  stopAccepting(): Promise<void> {
+    if (!this.#server.listening) return Promise.resolve();
+    // server.close()'s own callback waits for every connection to end; the listening handle is
+    // released at once, and its close completes within the next turn of the event loop.
+    this.#server.close();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  closeAll(reason: EndReason): void {
+    for (const s of [...this.#sessions]) s.close(reason);
+  }
+
+  #onServerError = (err: Error): void => {
+    this.emit('accept-error', err);
+  };
+
+  #onConnection = (socket: Socket): void => {
+    const remote = socket.remoteAddress;
+    if (remote === undefined) {
+      // Gone before we saw it (reset while in the accept queue): nothing to serve or report.
+      socket.destroy();
+      return;
+    }
+    const config = this.#config;
+    if (!this.#acl.allows(remote)) {
+      this.#refuse(socket, config, remote, 'refused-acl');
+      return;
+    }
+    if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {
+      this.#refuse(socket, config, remote, 'refused-max-connections');
+      return;
+    }
+    const session = new TcpSession(this.#owner, config, socket);
+    this.#sessions.add(session);
+    session.start(this.#sessionOptions);
+  };
+
+  #refuse(socket: Socket, config: ServiceConfig, remote: string, end: EndReason): void {
+    const client = formatEndpoint({ host: unmapIPv4(remote), port: socket.remotePort ?? 0 });
+    // An error here (reset) would find no listener otherwise and crash the process.
+    socket.on('error', noop);
+    socket.destroy();
+    this.emit('session-end', {
+      service: config.name,
+      protocol: 'tcp',
+      client,
+      member: undefined,
+      bytesIn: 0,
+      bytesOut: 0,
+      durationMs: 0,
+      end,
+      retries: 0,
+    });
+  }
+}
+
+function noop(): void {}

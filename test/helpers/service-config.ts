@@ -1,0 +1,90 @@
+/**
+ * A resolved ServiceConfig for tests, with defaults sized for loopback tests
+ * (short timeouts, no health checks), and a pool of 'up' members built from it.
+ */
+import type { MemberConfig, ServiceConfig } from '../../src/config/types.js';
+import { formatEndpoint, type Endpoint } from '../../src/net/address.js';
+import { Member } from '../../src/pool/member.js';
+import { Pool } from '../../src/pool/pool.js';
+
+export interface MemberSpec {
+  weight?: number;
+  backup?: boolean;
+  maxConnections?: number;
+}
+
+/** A member config for an endpoint (a test backend's, usually). */
+export function memberConfig(address: Endpoint, spec: MemberSpec = {}): MemberConfig {
+  return {
+    address: { host: address.host, port: address.port },
+    id: formatEndpoint(address),
+    weight: spec.weight ?? 100,
+    backup: spec.backup ?? false,
+    maxConnections: spec.maxConnections ?? 0,
+  };
+}
+
+export function serviceConfig(overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  return {
+    name: 'test',
+    protocol: 'tcp',
+    listen: { host: '127.0.0.1', port: 0 },
+    balance: 'first',
+    hashKey: 'sourceIp',
+    connectTimeout: 1000,
+    idleTimeout: 30_000,
+    retries: 2,
+    maxConnections: 0,
+    sendProxyProtocol: 'off',
+    acceptProxyProtocol: false,
+    allow: [],
+    deny: [],
+    onMemberDown: 'close',
+    drainTimeout: 30_000,
+    slowStart: 0,
+    failback: 'auto',
+    onFailback: 'keep',
+    allBackups: false,
+    panic: false,
+    firstByteTimeout: 0,
+    replayOnSilence: false,
+    replayBufferSize: 64 * 1024,
+    healthCheck: {
+      type: 'none',
+      interval: 1000,
+      fastInterval: 250,
+      downInterval: 2000,
+      timeout: 500,
+      rise: 2,
+      fall: 2,
+      jitter: 0,
+      steps: [],
+      path: '/',
+      expectStatus: [200],
+      query: 'example.com',
+      queryType: 'A',
+    },
+    outlier: { consecutiveFailures: 0, ejectTime: 10_000, maxEjectTime: 300_000, maxEjectedPercent: 50 },
+    members: [],
+    maxSessions: 1000,
+    responsesPerSession: 0,
+    replyTimeout: 0,
+    ...overrides,
+  };
+}
+
+/** The service's members, all 'up' (no checks), in a pool with the service's balance settings. */
+export function poolFor(config: ServiceConfig): { pool: Pool; members: Member[] } {
+  const members = config.members.map((mc) => new Member(mc, { checked: false, slowStart: 0 }));
+  const pool = new Pool(
+    {
+      balance: config.balance,
+      hashKey: config.hashKey,
+      failback: config.failback,
+      allBackups: config.allBackups,
+      panic: config.panic,
+    },
+    members,
+  );
+  return { pool, members };
+}
