@@ -26,8 +26,12 @@ export interface ReloadResult {
   errors?: string[];
 }
 
-const sameListener = (a: ServiceConfig, b: ServiceConfig) =>
-  a.protocol === b.protocol && formatEndpoint(a.listen) === formatEndpoint(b.listen);
+/** The new config keeps this service's socket: same protocol and address (port 0 matches the port it bound). */
+function sameListener(old: Service, next: ServiceConfig): boolean {
+  const was = old.config;
+  if (was.protocol !== next.protocol || was.listen.host !== next.listen.host) return false;
+  return was.listen.port === next.listen.port || (was.listen.port === 0 && old.listener.address().port === next.listen.port);
+}
 
 export class Switchyard implements AdminTarget {
   config: Config;
@@ -135,7 +139,7 @@ export class Switchyard implements AdminTarget {
     try {
       for (const sc of config.services) {
         const old = this.services.get(sc.name);
-        if (old && sameListener(old.config, sc)) continue;
+        if (old && sameListener(old, sc)) continue;
         const s = new Service(sc);
         await s.start();
         added.push(s);
@@ -150,7 +154,7 @@ export class Switchyard implements AdminTarget {
     for (const s of retired) this.#retire(s);
     for (const sc of config.services) {
       const old = this.services.get(sc.name);
-      if (old && sameListener(old.config, sc) && !retired.includes(old)) old.update(sc);
+      if (old && !retired.includes(old) && sameListener(old, sc)) old.update(sc);
     }
     for (const s of added) this.#track(s);
     await this.#applyAdmin(config);

@@ -1,0 +1,62 @@
+// A member SIGKILLed while clients open connections at a steady rate: no client
+// connection fails (connect retries and the pick move on), and the member is
+// marked down within fall × interval.
+import t from 'tap';
+import { startChildBackend } from '../helpers/child-backend.js';
+import { startBalancer, steadyLoad, waitForState } from '../helpers/balancer.js';
+
+t.setTimeout(30_000);
+
+const interval = 200;
+const fall = 2;
+
+for (const replayOnSilence of [false, true]) {
+  t.test(`SIGKILL during a steady load (replayOnSilence: ${replayOnSilence})`, async (t) => {
+    const a = await startChildBackend('a');
+    const b = await startChildBackend('b');
+    t.teardown(() => Promise.all([a.kill(), b.kill()]));
+    const lb = await startBalancer(
+      t,
+      `
+services:
+  - name: svc
+    listen: 127.0.0.1:0
+    balance: roundrobin
+    retries: 2
+    connectTimeout: 500ms
+    firstByteTimeout: ${replayOnSilence ? '300ms' : '0'}
+    replayOnSilence: ${replayOnSilence}
+    healthCheck: { type: tcp, interval: ${interval}ms, fastInterval: 100ms, timeout: 200ms, rise: 2, fall: ${fall}, jitter: 0% }
+    members:
+      - { address: 127.0.0.1:${a.port} }
+      - { address: 127.0.0.1:${b.port} }
+`,
+    );
+    const svc = lb.services.get('svc')!;
+    const memberA = svc.pool.get(`127.0.0.1:${a.port}`)!;
+    await waitForState(memberA, 'up');
+    const port = lb.address('svc').port;
+    const load = steadyLoad(port, 4);
+    await new Promise((r) => setTimeout(r, 500));
+    const down = waitForState(memberA, 'down', 5000);
+    const killedAt = performance.now();
+    await a.kill('SIGKILL');
+    const ev = await down;
+    await new Promise((r) => setTimeout(r, 500));
+    const results = await load.stop();
+    const failed = results.filter((r) => !r.ok);
+    const detection = ev.at - killedAt;
+    for (const f of failed) t.comment(`failed at ${(f.at - killedAt).toFixed(1)}ms: ${f.error}`);
+    t.comment(`detection ${detection.toFixed(0)}ms by ${ev.cause.source} (${ev.cause.detail}); ${results.length} connections, ${failed.length} failed`);
+    t.ok(results.length > 200, 'the load ran');
+    t.ok(detection <= fall * interval + 50, `marked down within fall × interval (${detection.toFixed(0)}ms)`);
+    if (replayOnSilence) {
+      t.same(failed, [], 'no client connection failed');
+    } else {
+      // Without replay, only a connection already relayed to the member when it died can fail.
+      const inFlight = failed.filter((r) => r.at < killedAt + 5);
+      t.same(failed.filter((r) => !inFlight.includes(r)), [], 'every connection opened after the kill succeeded');
+      t.ok(failed.length <= 1, `at most the one exchange in flight at the kill failed (${failed.length})`);
+    }
+  });
+}
