@@ -1,0 +1,110 @@
+/**
+ * The bench suite end to end, so it cannot silently rot: builds it, runs two
+ * quick scenarios (a steady one and a switchover) through the real CLI in a
+ * child process, and checks the table, the JSON and the SVG timeline.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], timeoutMs: number): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // SIGINT lets the bench stop its own children before it exits; SIGKILL if it does not.
+    const timer = setTimeout(() => {
+      child.kill('SIGINT');
+      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface FigureJson {
+  name: string;
+  values: Record<string, number | null>;
+}
+interface ScenarioJson {
+  name: string;
+  figures: FigureJson[];
+  runs: { column: string; extra?: { perMember?: number[]; detectionMs?: number | null } }[];
+  timelines: { column: string; file?: string }[];
+  configs: Record<string, string>;
+}
+
+t.setTimeout(115_000);
+
+t.test('npm run bench -- --quick, one steady and one switchover scenario, through the real CLI', async (t) => {
+  t.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is built (npm test builds it first)');
+  const build = await run([TSC, '-p', 'bench/tsconfig.json'], 80_000);
+  t.equal(build.code, 0, `the bench builds\n${build.stdout}${build.stderr}`);
+
+  const out = mkdtempSync(join(tmpdir(), 'bench-test-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const bench = await run(
+    ['dist-bench/bench/run.js', 'tcp-connrate', 'switchover-kill', '--quick', '--duration', '0.5', '--ops-rate', '200', '--no-progress', '--out', out],
+    90_000,
+  );
+  t.equal(bench.code, 0, `the bench exits 0\n${bench.stderr}`);
+
+  t.match(bench.stdout, /\| figure \| direct \| switchyard \|/, 'the table has the direct and switchyard columns');
+  t.match(bench.stdout, /\| new connections\/s \(one request each\) \| [\d.]+k? \| [\d.]+k? \([\d.]+×\) \|/, 'connection rate with its ratio');
+
+  const files = readdirSync(out);
+  const jsonFile = files.find((f) => f.endsWith('.json'));
+  t.ok(jsonFile, 'a JSON result is written');
+  t.ok(files.some((f) => f.endsWith('.md')), 'the markdown is written');
+  const json = JSON.parse(readFileSync(join(out, jsonFile!), 'utf8')) as {
+    machine: { cores: number; node: string; cpuModel: string };
+    scenarios: ScenarioJson[];
+    failures: string[];
+  };
+  t.ok(json.machine.cores > 0 && json.machine.node.startsWith('v') && json.machine.cpuModel, 'machine described');
+  t.same(json.failures, [], 'no scenario failed');
+  t.same(
+    json.scenarios.map((s) => s.name),
+    ['tcp-connrate', 'switchover-kill'],
+  );
+
+  const connrate = json.scenarios[0]!.figures.find((f) => f.name.startsWith('new connections/s'))!;
+  for (const column of ['direct', 'switchyard']) {
+    const v = connrate.values[column];
+    t.ok(typeof v === 'number' && v > 20 && v < 1_000_000, `${column}: a sane connection rate (${v})`);
+  }
+  t.match(json.scenarios[0]!.configs.switchyard, /protocol: tcp/, 'the generated Switchyard config is kept');
+
+  const kill = json.scenarios[1]!;
+  const value = (name: string, column: string): number | null | undefined => kill.figures.find((f) => f.name.startsWith(name))?.values[column];
+  const detection = value('detection', 'switchyard');
+  t.ok(typeof detection === 'number' && detection > 0 && detection < 3000, `detection measured from /status (${detection} ms)`);
+  t.equal(value('failed operations', 'direct'), 0, 'no failures straight to a healthy backend');
+  const failed = value('failed operations', 'switchyard');
+  t.ok(typeof failed === 'number' && failed >= 0 && failed < 300, `failed operations counted and bounded (${failed})`);
+  const run0 = kill.runs.find((r) => r.column === 'switchyard');
+  t.ok(run0?.extra?.perMember?.every((n) => n > 0), `both members served operations (${run0?.extra?.perMember})`);
+
+  const svg = kill.timelines.find((x) => x.column === 'switchyard')?.file;
+  t.ok(svg && existsSync(join(out, svg)), 'the SVG timeline is written');
+  const text = readFileSync(join(out, svg!), 'utf8');
+  t.match(text, /^<svg /, 'it is an SVG');
+  t.match(text, /SIGKILL m000/, 'the fault is marked');
+  t.match(text, /marked down/, 'the detection is marked');
+});
