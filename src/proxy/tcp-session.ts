@@ -73,6 +73,9 @@ const END_REASONS: ReadonlySet<string> = new Set<EndReason>([
 /** A peer going away (reset, broken pipe, keepalive timeout) is a close, not a fault of ours. */
 const PEER_GONE: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT']);
 
+/** Failures of this host, not of the member (out of descriptors, ports, memory): never held against it. */
+const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+
 function noop(): void {}
 
 /** A connect failure as passive health names it. */
@@ -274,9 +277,10 @@ export class TcpSession implements Attachment {
         keepAlive: true,
       });
     } catch (err) {
-      // An address Node refuses to try (say, port 0): a failed attempt like any other.
+      // An address Node refuses to try (say, port 0), or no descriptor left to try it with.
       member.active--;
-      this.#failed(member, reroute, startedAt, 'invalid', (err as Error).message);
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      this.#failed(member, reroute, startedAt, LOCAL_ERRORS.has(code) ? undefined : 'invalid', (err as Error).message);
       return;
     }
     const timeout = this.#config.connectTimeout;
@@ -305,7 +309,7 @@ export class TcpSession implements Attachment {
   };
 
   #onAttemptError = (err: NodeJS.ErrnoException): void => {
-    this.#attemptFailed(classify(err), err.message);
+    this.#attemptFailed(LOCAL_ERRORS.has(err.code ?? '') ? undefined : classify(err), err.message);
   };
 
   #onAttemptTimeout = (): void => {
@@ -313,16 +317,21 @@ export class TcpSession implements Attachment {
     this.#attemptFailed('timeout', `connecting timed out after ${this.#config.connectTimeout}ms`);
   };
 
-  #attemptFailed(error: string, text: string): void {
+  #attemptFailed(error: string | undefined, text: string): void {
     const a = this.#abortAttempt()!;
     this.#failed(a.member, a.reroute, a.startedAt, error, text);
   }
 
-  /** Reports a failed attempt and tries the next member while the budget lasts. */
-  #failed(member: Member, reroute: boolean, startedAt: number, error: string, text: string): void {
+  /**
+   * Reports a failed attempt (`error` undefined: a local failure, not reported) and tries the
+   * next member while the budget lasts.
+   */
+  #failed(member: Member, reroute: boolean, startedAt: number, error: string | undefined, text: string): void {
     this.#lastError = `${member.id}: ${text}`;
-    this.#owner.connectResult({ member, ok: false, error, durationMs: performance.now() - startedAt });
-    if (this.#phase === CLOSED) return;
+    if (error !== undefined) {
+      this.#owner.connectResult({ member, ok: false, error, durationMs: performance.now() - startedAt });
+      if (this.#phase === CLOSED) return;
+    }
     const used = reroute ? this.#rerouteAttempts : this.#attempts;
     const next = used <= this.#config.retries ? this.#pick() : undefined;
     if (next !== undefined) this.#connect(next, reroute);

@@ -3,7 +3,9 @@
  * reset at once, clients that never send; afterwards no socket, timer or
  * member count is left behind.
  */
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { echoServer, silentServer } from '../helpers/backends.js';
 import { startProxy } from '../helpers/tcp-proxy.js';
@@ -105,4 +107,70 @@ t.test('past maxConnections: exactly the excess is refused, and all is released'
   t.equal(all.filter((r) => r.end === 'shutdown').length, 50);
   t.equal(proxy.members[0]!.active, 0);
   t.equal(proxy.members[0]!.attachments.size, 0);
+});
+
+t.test('out of file descriptors: no crash, no member blamed, service resumes', async (t) => {
+  const echo = await echoServer();
+  t.teardown(() => echo.close());
+  const fixture = fileURLToPath(new URL('../fixtures/tcp-listener-child.ts', import.meta.url));
+  // The listener runs in a child under a 64-descriptor limit (about 20 connections' worth).
+  const child = spawn(
+    'sh',
+    ['-c', 'ulimit -n 64 && exec "$@"', 'sh', process.execPath, ...process.execArgv, fixture, String(echo.port)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines: Record<string, string | number | undefined>[] = [];
+  let pending = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    pending += d;
+    for (let i = pending.indexOf('\n'); i >= 0; i = pending.indexOf('\n')) {
+      lines.push(JSON.parse(pending.slice(0, i)));
+      pending = pending.slice(i + 1);
+    }
+  });
+  const until = async (what: string, ready: () => boolean, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!ready()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; child said ${JSON.stringify(lines)}`);
+      if (child.exitCode !== null) throw new Error(`the child exited (${child.exitCode}); it said ${JSON.stringify(lines)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await until('the child to listen', () => lines.some((l) => l.port !== undefined));
+  const port = Number(lines.find((l) => l.port !== undefined)!.port);
+
+  const flood: Socket[] = [];
+  t.teardown(() => flood.forEach((c) => c.destroy()));
+  for (let i = 0; i < 80; i++) {
+    const c = connect({ host: '127.0.0.1', port });
+    c.on('error', () => {});
+    flood.push(c);
+  }
+  await until('descriptors to run out', () => lines.some((l) => String(l.error ?? l.acceptError ?? '').includes('EMFILE')));
+  for (const c of flood) c.destroy();
+
+  // Once the flood is gone, the same listener serves again.
+  let reply = '';
+  const served = async (): Promise<string> => {
+    const c = connect({ host: '127.0.0.1', port });
+    c.on('error', () => {});
+    let got = '';
+    c.on('data', (d: Buffer) => (got += d.toString()));
+    c.end('alive');
+    await new Promise((r) => c.once('close', r));
+    return got;
+  };
+  const deadline = Date.now() + 10_000;
+  while (reply !== 'alive' && Date.now() < deadline) reply = await served();
+  t.equal(reply, 'alive', 'served after the flood');
+  t.equal(child.exitCode, null, 'the child is still running');
+  t.same(
+    lines.filter((l) => l.connectFailed !== undefined),
+    [],
+    'running out of descriptors is not held against the member',
+  );
 });
