@@ -1,5 +1,5 @@
 // The command line as users run it: a real child process of dist/cli.js.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -28,7 +28,7 @@ interface Running {
 }
 
 /** Starts the CLI and collects its JSON log lines. */
-function run(t: Tap.Test, args: string[]): Running {
+function run(t: Test, args: string[]): Running {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
