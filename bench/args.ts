@@ -1,6 +1,9 @@
 /** `npm run bench -- [SCENARIO …] [--quick] [--compare haproxy,nginx] [options]` */
 import { scenarios } from './scenarios/index.js';
 
+/** The columns --compare can add. */
+export const PEERS = ['haproxy', 'nginx', 'pipe'];
+
 export interface Args {
   scenarios: string[];
   quick: boolean;
@@ -26,13 +29,14 @@ scenarios (default: all): ${scenarios.map((s) => s.name).join(', ')}
 
 options:
   --quick               short runs (each scenario under 30 s, all under 5 min)
-  --compare LIST        also run through peers, side by side: haproxy,nginx
+  --compare LIST        also run through peers, side by side: haproxy,nginx,pipe
+                        (pipe: a plain Node socket.pipe proxy, the floor to rise above)
   --workers N           Switchyard's workers (default: its own default, auto)
   --peer-workers N      HAProxy threads / NGINX workers (default 2)
   --repeat N            runs per measurement, median shown (default 1 quick, 3 full)
   --duration SECONDS    measured seconds per steady-state run (default 1.5 quick, 5 full)
   --rate N              open-loop latency: offered requests/s (default 5000)
-  --ops-rate N          switchover: operations/s (default 1000)
+  --ops-rate N          switchover: operations/s (default 500)
   --stall-ms N          switchover: an operation slower than this is stalled (default 500)
   --op-timeout-ms N     an operation not done by then has failed (default 2000)
   --idle N              idle-connections: connections held (default 8000; 2000 with --quick)
@@ -54,7 +58,7 @@ export function parseArgs(argv: string[]): Args {
     compare: [],
     peerWorkers: 2,
     rate: 5000,
-    opsRate: 1000,
+    opsRate: 500,
     stallMs: 500,
     opTimeoutMs: 2000,
     progress: true,
@@ -71,7 +75,7 @@ export function parseArgs(argv: string[]): Args {
         break;
       case '--compare':
         a.compare = value().split(',').map((s) => s.trim()).filter(Boolean);
-        for (const c of a.compare) if (c !== 'haproxy' && c !== 'nginx') throw new Error(`--compare takes haproxy and/or nginx, not ${c}`);
+        for (const c of a.compare) if (!PEERS.includes(c)) throw new Error(`--compare takes ${PEERS.join(', ')}, not ${c}`);
         break;
       case '--workers':
         a.workers = int('--workers', value());

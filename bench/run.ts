@@ -14,10 +14,11 @@ import { now } from './lib/clock.js';
 import { machine } from './lib/machine.js';
 import { Progress } from './lib/progress.js';
 import { direct } from './compare/direct.js';
-import { switchyard } from './compare/switchyard.js';
+import { switchyard, switchyardReplay } from './compare/switchyard.js';
 import { haproxy } from './compare/haproxy.js';
 import { nginx } from './compare/nginx.js';
-import type { Target } from './compare/target.js';
+import { pipe } from './compare/pipe.js';
+import type { HealthSpec, Target } from './compare/target.js';
 import { scenarios } from './scenarios/index.js';
 import { scratchDir, type BenchContext, type BenchOptions } from './scenarios/context.js';
 import type { ScenarioReport } from './report/model.js';
@@ -39,6 +40,8 @@ function options(args: Args): BenchOptions {
     idleConnections: args.idle ?? (args.quick ? 2000 : 8000),
     // Aggressive but realistic: a dead member is out in about 2 checks, a returning one back in 2.
     health: { intervalMs: 250, fastIntervalMs: 100, downIntervalMs: 250, timeoutMs: 200, rise: 2, fall: 2 },
+    // Everyday settings for the steady-state scenarios, where a check must not time out under full load.
+    steadyHealth: { intervalMs: 1000, fastIntervalMs: 250, downIntervalMs: 1000, timeoutMs: 1000, rise: 2, fall: 3 },
     connectTimeoutMs: 1000,
     retries: 2,
   };
@@ -62,7 +65,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const progress = new Progress(args.progress);
   const opts = options(args);
-  const wanted: Target[] = [direct, switchyard, ...args.compare.map((c) => (c === 'haproxy' ? haproxy : nginx))];
+  const peers: Record<string, Target> = { haproxy, nginx, pipe };
+  const wanted: Target[] = [direct, switchyard, ...args.compare.map((c) => peers[c]!)];
   const targets: Target[] = [];
   const targetInfo: Record<string, { version?: string; missing?: string }> = {};
   for (const t of wanted) {
@@ -73,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     } else {
       targets.push(t);
       targetInfo[t.name] = { version: t.version() };
+      if (t === switchyard) targetInfo[switchyardReplay.name] = { version: switchyardReplay.version() };
     }
   }
   const selected = args.scenarios.length ? scenarios.filter((s) => args.scenarios.includes(s.name)) : scenarios;
@@ -115,7 +120,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const m = machine();
   const columns = columnsOf(reports, targets.map((t) => t.name));
-  const h = opts.health;
+  const checks = (h: HealthSpec): string =>
+    `every ${h.intervalMs} ms, ${h.fastIntervalMs} ms while changing, ${h.downIntervalMs} ms while down; timeout ${h.timeoutMs} ms; rise ${h.rise}, fall ${h.fall}`;
   const heading = [
     `# Switchyard bench, ${started.toISOString()}${args.quick ? ' (--quick)' : ''}`,
     '',
@@ -125,8 +131,9 @@ export async function main(argv: string[]): Promise<number> {
     ...Object.entries(targetInfo)
       .filter(([, v]) => v.missing)
       .map(([k, v]) => `Skipped ${k}: ${v.missing}.`),
-    `Health checks (where the proxy has them): every ${h.intervalMs} ms, ${h.fastIntervalMs} ms while changing, ${h.downIntervalMs} ms while down; ` +
-      `timeout ${h.timeoutMs} ms; rise ${h.rise}, fall ${h.fall}. Connect timeout ${opts.connectTimeoutMs} ms, ${opts.retries} retries on another member.`,
+    `Active health checks, where the proxy has them (HTTP GET / for TCP members except bulk ones, TCP connect for those, DNS for UDP): ` +
+      `switchover scenarios ${checks(opts.health)}; steady-state scenarios ${checks(opts.steadyHealth)}. ` +
+      `Connect timeout ${opts.connectTimeoutMs} ms, ${opts.retries} retries on another member.`,
     `Each steady-state figure: ${measureMs / 1000} s measured after ${ctx.warmupMs / 1000} s warm-up, median of ${opts.repeat}; ratios are to the direct column (the same load straight to a backend).`,
   ];
   if (loadBefore > m.cores * 0.75) {

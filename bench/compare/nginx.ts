@@ -62,6 +62,7 @@ export function nginxConfig(options: TargetOptions, listen: Map<string, number>,
 export const nginx: Target = {
   name: 'nginx',
   activeChecks: false,
+  withoutChecks: 'no active health checks (passive max_fails only)',
   missing: () => (existsSync(NGINX) ? (streamModule().missing ?? null) : `${NGINX} not installed`),
   version() {
     const r = spawnSync(NGINX, ['-v'], { encoding: 'utf8' });

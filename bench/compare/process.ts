@@ -66,7 +66,7 @@ export function dnsReachable(host: string, port: number, timeoutMs = 300): Promi
 }
 
 /** Polls `ready` until true; fails early, with the log's tail, if the process exits. */
-export async function waitReady(proc: ProxyProcess, name: string, ready: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+export async function waitReady(proc: ProxyProcess, name: string, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = now() + timeoutMs;
   while (now() < deadline) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) {

@@ -29,8 +29,11 @@ function healthCheck(check: CheckKind, h: HealthSpec | null): object {
   };
 }
 
-/** The YAML configuration (DESIGN.md's contract) for these services. */
-export function switchyardConfig(options: TargetOptions, listen: Map<string, number>, adminPort: number): string {
+/**
+ * The YAML configuration (DESIGN.md's contract) for these services; `tcpExtra`
+ * adds keys to every TCP service (a variant such as replay on silence).
+ */
+export function switchyardConfig(options: TargetOptions, listen: Map<string, number>, adminPort: number, tcpExtra: Record<string, unknown> = {}): string {
   const doc = {
     log: { level: 'warn', access: false },
     ...(options.workers !== undefined ? { workers: options.workers } : {}),
@@ -41,7 +44,13 @@ export function switchyardConfig(options: TargetOptions, listen: Map<string, num
       listen: `${LOOPBACK}:${listen.get(s.name)}`,
       balance: 'roundrobin',
       ...(s.protocol === 'tcp'
-        ? { connectTimeout: ms(options.connectTimeoutMs), retries: options.retries, maxConnections: options.maxConnections, onMemberDown: 'close' }
+        ? {
+            connectTimeout: ms(options.connectTimeoutMs),
+            retries: options.retries,
+            maxConnections: options.maxConnections,
+            onMemberDown: 'close',
+            ...tcpExtra,
+          }
         : {}),
       ...(s.protocol === 'udp' ? { responsesPerSession: s.udpResponses ?? 0 } : {}),
       healthCheck: healthCheck(s.check, options.health),
@@ -55,61 +64,73 @@ interface StatusBody {
   services?: { name?: string; members?: { id?: string; address?: string; state?: string }[] }[];
 }
 
-export const switchyard: Target = {
-  name: 'switchyard',
-  activeChecks: true,
-  missing: () => (existsSync(SWITCHYARD_CLI) ? null : `${SWITCHYARD_CLI} not found (run npm run build)`),
-  version: () => 'switchyard (this tree)',
-  unsupported: () => null,
-  async start(options: TargetOptions): Promise<RunningTarget> {
-    return withFreshPorts(async () => {
-      const listen = new Map<string, number>();
-      for (const s of options.services) listen.set(s.name, s.protocol === 'tcp' ? await freeTcpPort() : await freeUdpPort());
-      const adminPort = await freeTcpPort();
-      const config = switchyardConfig(options, listen, adminPort);
-      const file = join(options.workDir, 'switchyard.yaml');
-      writeFileSync(file, config);
-      const proc = spawnProxy(process.execPath, [SWITCHYARD_CLI, '-c', file], join(options.workDir, 'switchyard.log'));
-      const address = (service: string): MemberSpec => ({ host: LOOPBACK, port: listen.get(service)! });
+/** Switchyard as a target; `name` and `tcpExtra` make a variant column with more keys on its TCP services. */
+export function switchyardTarget(name = 'switchyard', tcpExtra: Record<string, unknown> = {}, describe = 'this tree'): Target {
+  return {
+    name,
+    activeChecks: true,
+    missing: () => (existsSync(SWITCHYARD_CLI) ? null : `${SWITCHYARD_CLI} not found (run npm run build)`),
+    version: () => `switchyard, ${describe}`,
+    unsupported: () => null,
+    async start(options: TargetOptions): Promise<RunningTarget> {
+      return withFreshPorts(async () => {
+        const listen = new Map<string, number>();
+        for (const s of options.services) listen.set(s.name, s.protocol === 'tcp' ? await freeTcpPort() : await freeUdpPort());
+        const adminPort = await freeTcpPort();
+        const config = switchyardConfig(options, listen, adminPort, tcpExtra);
+        const file = join(options.workDir, 'switchyard.yaml');
+        writeFileSync(file, config);
+        const proc = spawnProxy(process.execPath, [SWITCHYARD_CLI, '-c', file], join(options.workDir, 'switchyard.log'));
+        const address = (service: string): MemberSpec => ({ host: LOOPBACK, port: listen.get(service)! });
 
-      const memberStates = async (): Promise<MemberStates> => {
-        const { status, body } = await httpJson('GET', LOOPBACK, adminPort, '/status');
-        if (status !== 200) throw new Error(`switchyard GET /status: HTTP ${status}`);
-        const out: MemberStates = {};
-        for (const s of (body as StatusBody).services ?? []) {
-          const states: Record<string, string> = {};
-          for (const m of s.members ?? []) states[m.id ?? m.address ?? '?'] = m.state ?? 'unknown';
-          out[s.name ?? '?'] = states;
+        const memberStates = async (): Promise<MemberStates> => {
+          const { status, body } = await httpJson('GET', LOOPBACK, adminPort, '/status');
+          if (status !== 200) throw new Error(`switchyard GET /status: HTTP ${status}`);
+          const out: MemberStates = {};
+          for (const s of (body as StatusBody).services ?? []) {
+            const states: Record<string, string> = {};
+            for (const m of s.members ?? []) states[m.id ?? m.address ?? '?'] = m.state ?? 'unknown';
+            out[s.name ?? '?'] = states;
+          }
+          return out;
+        };
+        const allUp = async (): Promise<boolean> => {
+          if (!options.health) return true;
+          const states = await memberStates();
+          return options.services.every((s) => s.members.every((m) => states[s.name]?.[memberKey(m)] === 'up'));
+        };
+        try {
+          await waitReady(proc, 'switchyard', async () => {
+            return (
+              (await listenersReady(options.services.map((s) => ({ protocol: s.protocol, ...address(s.name) })))) && (await allUp())
+            );
+          });
+        } catch (err) {
+          await stopChild(proc.child, 'SIGKILL');
+          if (proc.tail(50).includes('EADDRINUSE')) throw new Error(`EADDRINUSE: ${(err as Error).message}`);
+          throw err;
         }
-        return out;
-      };
-      const allUp = async (): Promise<boolean> => {
-        if (!options.health) return true;
-        const states = await memberStates();
-        return options.services.every((s) => s.members.every((m) => states[s.name]?.[memberKey(m)] === 'up'));
-      };
-      try {
-        await waitReady(proc, 'switchyard', async () => {
-          return (
-            (await listenersReady(options.services.map((s) => ({ protocol: s.protocol, ...address(s.name) })))) && (await allUp())
-          );
-        });
-      } catch (err) {
-        await stopChild(proc.child, 'SIGKILL');
-        if (proc.tail(50).includes('EADDRINUSE')) throw new Error(`EADDRINUSE: ${(err as Error).message}`);
-        throw err;
-      }
-      return {
-        pid: proc.child.pid,
-        config,
-        address,
-        memberStates,
-        async drain(service: string, member: string) {
-          const { status, body } = await httpJson('POST', LOOPBACK, adminPort, `/services/${service}/members/${member}/drain`);
-          if (status >= 300) throw new Error(`switchyard drain ${service}/${member}: HTTP ${status} ${JSON.stringify(body)}`);
-        },
-        stop: () => stopChild(proc.child, 'SIGTERM', 5000),
-      };
-    });
-  },
-};
+        return {
+          pid: proc.child.pid,
+          config,
+          address,
+          memberStates,
+          async drain(service: string, member: string) {
+            const { status, body } = await httpJson('POST', LOOPBACK, adminPort, `/services/${service}/members/${member}/drain`);
+            if (status >= 300) throw new Error(`switchyard drain ${service}/${member}: HTTP ${status} ${JSON.stringify(body)}`);
+          },
+          stop: () => stopChild(proc.child, 'SIGTERM', 5000),
+        };
+      });
+    },
+  };
+}
+
+export const switchyard = switchyardTarget();
+
+/** Hung members: a connection whose member stays silent 250 ms moves to another, the client's bytes replayed. */
+export const switchyardReplay = switchyardTarget(
+  'switchyard+replay',
+  { firstByteTimeout: '250ms', replayOnSilence: true },
+  'this tree with firstByteTimeout 250ms, replayOnSilence',
+);

@@ -64,10 +64,9 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-export type TargetName = 'direct' | 'switchyard' | 'haproxy' | 'nginx';
-
 export interface Target {
-  readonly name: TargetName;
+  /** The column's name: direct, switchyard, haproxy, nginx, pipe, or a variant (switchyard+replay). */
+  readonly name: string;
   /** Why it cannot run here (not installed, not built), or null. */
   missing(): string | null;
   /** Version text for the report. */
@@ -76,6 +75,8 @@ export interface Target {
   unsupported(protocol: 'tcp' | 'udp'): string | null;
   /** Whether it has active health checks (NGINX OSS stream has only passive max_fails). */
   readonly activeChecks: boolean;
+  /** What it has instead, when it has none (shown where a detection time would be). */
+  readonly withoutChecks?: string;
   start(options: TargetOptions): Promise<RunningTarget>;
 }
 

@@ -113,6 +113,13 @@ export class Recorder {
     f.notes[column] = why;
   }
 
+  /** A column has no value for a figure, for a reason the scenario's notes already give. */
+  absent(figure: string, column: string): void {
+    const f = this.report.figures.find((x) => x.name === figure);
+    if (!f) throw new Error(`figure not declared: ${figure}`);
+    f.values[column] ??= null;
+  }
+
   /** The same note on every figure of the scenario (a target that cannot run it). */
   noteAll(column: string, why: string): void {
     for (const f of this.report.figures) this.note(f.name, column, why);

@@ -79,7 +79,9 @@ function cpuTable(r: ScenarioReport, columns: string[]): string[] {
 export function columnsOf(reports: ScenarioReport[], order: string[]): string[] {
   const seen = new Set<string>();
   for (const r of reports) for (const f of r.figures) for (const c of Object.keys(f.values)) seen.add(c);
-  return order.filter((c) => seen.has(c));
+  // A variant column (switchyard+replay) follows the column it varies.
+  const ordered = order.flatMap((c) => [c, ...[...seen].filter((s) => s.startsWith(`${c}+`) && !order.includes(s))]);
+  return ordered.filter((c) => seen.has(c));
 }
 
 export function summaryTable(reports: ScenarioReport[], columns: string[]): string[] {
@@ -97,10 +99,11 @@ export function markdown(reports: ScenarioReport[], columns: string[], heading: 
   const summary = summaryTable(reports, columns);
   if (summary.length) out.push('## Summary', '', ...summary, '');
   for (const r of reports) {
-    out.push(`## ${r.name}: ${r.title}`, '', ...header(columns), ...r.figures.map((f) => row(f, columns)));
-    const n = [...r.notes.map((x) => `- ${x}`), ...notes(r, columns), ...generatorNotes(r).map((x) => `- ${x}`)];
+    const own = columnsOf([r], columns);
+    out.push(`## ${r.name}: ${r.title}`, '', ...header(own), ...r.figures.map((f) => row(f, own)));
+    const n = [...r.notes.map((x) => `- ${x}`), ...notes(r, own), ...generatorNotes(r).map((x) => `- ${x}`)];
     if (n.length) out.push('', ...n);
-    out.push(...cpuTable(r, columns));
+    out.push(...cpuTable(r, own));
     const svgs = r.timelines.filter((t) => t.file).map((t) => `[${t.column}](${t.file})`);
     if (svgs.length) out.push('', `Timelines: ${svgs.join(', ')}`);
     out.push('');

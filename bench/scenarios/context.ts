@@ -31,7 +31,10 @@ export interface BenchOptions {
   /** An operation not done by then has failed. */
   opTimeoutMs: number;
   idleConnections: number;
+  /** Switchover scenarios: aggressive checks, so detection is quick. */
   health: HealthSpec;
+  /** Steady-state scenarios: relaxed checks, so a loaded machine does not fail members mid-measurement. */
+  steadyHealth: HealthSpec;
   connectTimeoutMs: number;
   retries: number;
 }
@@ -65,7 +68,7 @@ export function serviceFor(name: string, backends: Backend[], udpResponses?: num
   };
 }
 
-export function targetOptions(ctx: BenchContext, services: ServiceSpec[], workDir: string, health: HealthSpec | null = ctx.options.health): TargetOptions {
+export function targetOptions(ctx: BenchContext, services: ServiceSpec[], workDir: string, health: HealthSpec | null): TargetOptions {
   return {
     services,
     health,
@@ -87,7 +90,12 @@ export interface Started {
  * Starts every target that can carry these services; the others get a note on
  * every figure (missing, unsupported, failed to start) and are skipped.
  */
-export async function startTargets(ctx: BenchContext, rec: Recorder, services: ServiceSpec[], health?: HealthSpec | null): Promise<Started[]> {
+export async function startTargets(
+  ctx: BenchContext,
+  rec: Recorder,
+  services: ServiceSpec[],
+  health: HealthSpec | null = ctx.options.steadyHealth,
+): Promise<Started[]> {
   const started: Started[] = [];
   for (const target of ctx.targets) {
     const why = target.missing() ?? services.map((s) => target.unsupported(s.protocol)).find((x) => x) ?? null;
@@ -98,7 +106,7 @@ export async function startTargets(ctx: BenchContext, rec: Recorder, services: S
     const dir = scratchDir(ctx.workDir, `${rec.report.name}-${target.name}`);
     try {
       ctx.progress.phase(`${rec.report.name} · starting ${target.name}`);
-      const running = await target.start(targetOptions(ctx, services, dir, health === undefined ? ctx.options.health : health));
+      const running = await target.start(targetOptions(ctx, services, dir, health));
       if (running.config) rec.report.configs[target.name] = running.config;
       started.push({ target, running });
     } catch (err) {

@@ -83,7 +83,7 @@ export const idleConnections: Scenario = {
             if (held < n) rec.note(PER_CONN, target.name, `only ${held} of ${n} connections held (${JSON.stringify(load.errorKinds)})`);
             rec.run({
               column: target.name,
-              measurement: PER_CONN,
+              measurement: `open and hold ${n} connections`,
               repeat: r,
               windowMs: Math.round(load.windowMs),
               generator: { processes: load.results.length, cpuCores: round(load.cpu, 3), busiestProcessCores: round(load.cpuMax, 3) },

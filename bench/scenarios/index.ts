@@ -7,6 +7,7 @@ import { tcpLatency } from './latency.js';
 import { udpRate } from './udp-rate.js';
 import { switchover } from './switchover.js';
 import { idleConnections } from './idle.js';
+import { switchyardReplay } from '../compare/switchyard.js';
 
 export interface Scenario {
   name: string;
@@ -20,7 +21,7 @@ export const scenarios: Scenario[] = [
   tcpLatency,
   udpRate,
   switchover('switchover-kill', 'Switchover: member killed (SIGKILL)', 'tcp', 'kill'),
-  switchover('switchover-hang', 'Switchover: member hung (SIGSTOP)', 'tcp', 'hang'),
+  switchover('switchover-hang', 'Switchover: member hung (SIGSTOP)', 'tcp', 'hang', [switchyardReplay]),
   switchover('switchover-drain', 'Switchover: member drained (admin API)', 'tcp', 'drain'),
   switchover('failback', 'Failback: member killed, then restarted', 'tcp', 'failback'),
   switchover('udp-switchover', 'Switchover: UDP member killed (SIGKILL)', 'udp', 'kill'),

@@ -12,7 +12,7 @@ import { LOOPBACK } from '../lib/ports.js';
 import { OP_OK, RECORD_FIELDS } from '../load/jobs.js';
 import { runLoad, type Merged } from '../load/pool.js';
 import { Recorder, type Marker, type Timeline } from '../report/model.js';
-import { memberKey, type RunningTarget } from '../compare/target.js';
+import { memberKey, type RunningTarget, type Target } from '../compare/target.js';
 import { round, serviceFor, startTargets, stopTargets, type BenchContext, type Started } from './context.js';
 import type { Scenario } from './index.js';
 
@@ -92,7 +92,12 @@ function faultLabel(fault: Fault, protocol: 'tcp' | 'udp'): string {
   return { kill: 'SIGKILL', hang: 'SIGSTOP', drain: 'admin drain', failback: 'SIGKILL' }[fault] + (protocol === 'udp' ? ' (UDP)' : '');
 }
 
-export function switchover(name: string, title: string, protocol: 'tcp' | 'udp', fault: Fault): Scenario {
+/** The targets in column order, each variant (e.g. switchyard+replay) right after the target it varies. */
+function withVariants(targets: Target[], variants: Target[]): Target[] {
+  return targets.flatMap((t) => (t.name === 'switchyard' ? [t, ...variants] : [t]));
+}
+
+export function switchover(name: string, title: string, protocol: 'tcp' | 'udp', fault: Fault, variants: Target[] = []): Scenario {
   return {
     name,
     title,
@@ -130,7 +135,7 @@ export function switchover(name: string, title: string, protocol: 'tcp' | 'udp',
           `the direct column is the same load straight to one healthy backend, with no fault.`,
       );
 
-      for (const target of ctx.targets) {
+      for (const target of withVariants(ctx.targets, variants)) {
         const why = target.missing() ?? target.unsupported(protocol);
         if (why) {
           rec.noteAll(target.name, why);
@@ -139,13 +144,13 @@ export function switchover(name: string, title: string, protocol: 'tcp' | 'udp',
         for (let r = 0; r < ctx.options.repeat; r++) {
           const backends = await startBackends(kind, 2);
           const services = [serviceFor(SERVICE, backends, 1)];
-          const started = await startTargets({ ...ctx, targets: [target] }, rec, services);
+          const started = await startTargets({ ...ctx, targets: [target] }, rec, services, ctx.options.health);
           try {
             const s = started[0];
             if (!s) break;
             if (target.name === 'direct') {
               await baseline(ctx, rec, s, r, protocol, total, { FAILED, STALLED, P99 });
-              for (const f of rec.report.figures) if (![FAILED, STALLED, P99].includes(f.name)) rec.note(f.name, 'direct', 'no fault');
+              for (const f of rec.report.figures) if (![FAILED, STALLED, P99].includes(f.name)) rec.absent(f.name, 'direct');
               continue;
             }
             if (fault === 'drain' && !s.running.drain) {
@@ -276,7 +281,7 @@ async function faultRun(
   const markers: Marker[] = [{ t: 0, label: faultLabel(fault, protocol) + ' m000' }];
   const downStates = fault === 'drain' ? ['draining', 'down', 'disabled'] : ['down', 'disabled'];
   const detectedAt = poller?.firstAfter(faultAt, downStates) ?? null;
-  if (!poller) rec.note(n.DETECT, column, s.target.activeChecks ? 'member states not readable' : 'no active health checks (passive only)');
+  if (!poller) rec.note(n.DETECT, column, s.target.withoutChecks ?? 'member states not readable');
   else if (detectedAt === null) rec.note(n.DETECT, column, 'never marked down in the run');
   else {
     rec.sample(n.DETECT, column, detectedAt - faultAt);
@@ -301,7 +306,7 @@ async function faultRun(
   if (fault === 'failback') {
     markers.push({ t: restartAt - faultAt, label: 'restarted' });
     const upAt = poller?.firstAfter(restartAt, ['up']) ?? null;
-    if (!poller) rec.note(n.UP, column, s.target.activeChecks ? 'member states not readable' : 'no active health checks (passive only)');
+    if (!poller) rec.note(n.UP, column, s.target.withoutChecks ?? 'member states not readable');
     else if (upAt === null) rec.note(n.UP, column, 'not marked up in the run');
     else {
       rec.sample(n.UP, column, upAt - restartAt);
