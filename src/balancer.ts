@@ -13,12 +13,18 @@ import { watchAccessLog } from './observe/access-log.js';
 import { createLogger } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
 import { watchTransitions } from './observe/transitions-log.js';
-import { Service, type MemberAction } from './service.js';
+import type { Registry } from 'prom-client';
+import type { WorkerView } from './cluster/control-listener.js';
+import { Service, type MemberAction, type ServiceRole } from './service.js';
 
 export interface BalancerOptions {
   /** Where the config came from; `reload()` without an argument reads it again. */
   configFile?: string;
   logger?: Logger;
+  /** `workers: N` (src/cluster): 'control' in the primary, 'data' in each worker; 'all' (default) is one process. */
+  role?: ServiceRole;
+  /** Role 'control': what the workers report (bound addresses, open connections). */
+  view?: WorkerView;
 }
 
 export interface ReloadResult {
@@ -36,7 +42,9 @@ function sameListener(old: Service, next: ServiceConfig): boolean {
 export class Switchyard implements AdminTarget {
   config: Config;
   readonly logger: Logger;
-  readonly #metrics = new Metrics();
+  readonly role: ServiceRole;
+  readonly #view: WorkerView | undefined;
+  readonly #metrics: Metrics;
   readonly services = new Map<string, Service>();
   #configFile: string | undefined;
   #unwatch = new Map<Service, Array<() => void>>();
@@ -48,6 +56,10 @@ export class Switchyard implements AdminTarget {
   constructor(config: Config, options: BalancerOptions = {}) {
     this.config = config;
     this.#configFile = options.configFile;
+    this.role = options.role ?? 'all';
+    this.#view = options.view;
+    // Across workers, each side reports only what it owns, so summing them counts everything once.
+    this.#metrics = new Metrics({ scope: this.role });
     this.logger = options.logger ?? createLogger({ level: config.log.level });
   }
 
@@ -61,6 +73,8 @@ export class Switchyard implements AdminTarget {
       throw err;
     }
     this.#started = Date.now();
+    // Workers serve the listeners but the primary announces them, once.
+    if (this.role === 'data') return;
     for (const s of this.services.values()) {
       this.logger.info({ service: s.name, listen: formatAddress(this.address(s.name)), protocol: s.config.protocol }, 'listening');
     }
@@ -90,6 +104,11 @@ export class Switchyard implements AdminTarget {
   /** Prometheus text for every service (GET /metrics). */
   async metrics(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.#metrics.registry.contentType, body: await this.#metrics.registry.metrics() };
+  }
+
+  /** This instance's own metrics registry (the cluster primary merges it with the workers'). */
+  get metricsRegistry(): Registry {
+    return this.#metrics.registry;
   }
 
   /** Applies a new config, or re-reads the config file. A config that fails to load or bind is refused whole. */
@@ -140,7 +159,7 @@ export class Switchyard implements AdminTarget {
       for (const sc of config.services) {
         const old = this.services.get(sc.name);
         if (old && sameListener(old, sc)) continue;
-        const s = new Service(sc);
+        const s = this.#newService(sc);
         await s.start();
         added.push(s);
         if (old) replaced.push(old);
@@ -175,17 +194,23 @@ export class Switchyard implements AdminTarget {
   }
 
   async #startService(sc: ServiceConfig): Promise<Service> {
-    const s = new Service(sc);
+    const s = this.#newService(sc);
     await s.start();
     this.#track(s);
     return s;
   }
 
+  #newService(sc: ServiceConfig): Service {
+    return new Service(sc, { role: this.role, view: this.#view });
+  }
+
   #track(s: Service): void {
     this.services.set(s.name, s);
     this.#metrics.watch(s);
-    const unwatch = [watchTransitions(this.logger, s), () => this.#metrics.unwatch(s)];
-    if (this.config.log.access) unwatch.push(watchAccessLog(this.logger, s));
+    const unwatch = [() => this.#metrics.unwatch(s)];
+    // Workers mirror the primary's transitions; the primary logs them once. Sessions are the workers'.
+    if (this.role !== 'data') unwatch.push(watchTransitions(this.logger, s));
+    if (this.config.log.access && this.role !== 'control') unwatch.push(watchAccessLog(this.logger, s));
     this.#unwatch.set(s, unwatch);
   }
 

@@ -4,10 +4,13 @@
  * `switchyard check -c FILE`, `switchyard demo`; signals (HUP reloads,
  * TERM/INT drain and exit).
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { Switchyard } from './balancer.js';
 import { configFromArgs, loadConfigFile } from './config/load.js';
 import type { Config } from './config/types.js';
+import { runPrimary } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './observe/logger.js';
 
@@ -53,6 +56,8 @@ function errorText(err: unknown): string {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // A cluster worker takes its config from the primary (src/cluster/worker.ts), not from the command line.
+  if (cluster.isWorker) return runWorker(workerLogger());
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -109,8 +114,20 @@ async function main(argv: string[]): Promise<void> {
   await run(config, values.config);
 }
 
+function workerLogger() {
+  const logger = createLogger({ level: 'info' });
+  process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  return logger;
+}
+
 async function run(config: Config, configFile: string | undefined): Promise<void> {
   const logger = createLogger({ level: config.log.level });
+  if (config.workers > 1) {
+    process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
+    process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+    return runPrimary(config, configFile, logger);
+  }
   const lb = new Switchyard(config, { configFile, logger });
   // The process keeps serving whatever a bug somewhere throws; it is logged loudly instead.
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));

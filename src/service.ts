@@ -10,11 +10,26 @@ import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
 import { Member, type StateChange } from './pool/member.js';
 import { Pool, type PoolOptions } from './pool/pool.js';
+import { ControlListener, type WorkerView } from './cluster/control-listener.js';
 import { TcpListener } from './proxy/tcp.js';
 import type { EndReason, Listener } from './proxy/types.js';
 import { UdpListener } from './proxy/udp.js';
 
 export type MemberAction = 'drain' | 'disable' | 'enable';
+
+/**
+ * Where this service runs with `workers: N`: 'all' is the single process;
+ * 'control' (the cluster primary) checks and ejects members but binds nothing,
+ * its listener a stand-in fed by the workers; 'data' (a worker) serves the
+ * listener and takes member flags from the primary, so it runs no checks.
+ */
+export type ServiceRole = 'all' | 'control' | 'data';
+
+export interface ServiceOptions {
+  role?: ServiceRole;
+  /** Role 'control': the workers' bound addresses and open connections. */
+  view?: WorkerView;
+}
 
 function poolOptions(c: ServiceConfig): PoolOptions {
   return { balance: c.balance, hashKey: c.hashKey, failback: c.failback, allBackups: c.allBackups, panic: c.panic };
@@ -27,17 +42,25 @@ export class Service {
   readonly listener: Listener & { updateConfig(c: ServiceConfig): void };
   checker: HealthChecker | undefined;
   readonly outlier: OutlierDetector;
+  readonly role: ServiceRole;
   #drainTimers = new Map<Member, NodeJS.Timeout>();
 
-  constructor(config: ServiceConfig) {
+  constructor(config: ServiceConfig, options: ServiceOptions = {}) {
     this.name = config.name;
     this.config = config;
+    this.role = options.role ?? 'all';
     const members = config.members.map((mc) => this.#newMember(mc));
     this.pool = new Pool(poolOptions(config), members);
-    this.listener =
-      config.protocol === 'udp' ? new UdpListener(config, this.pool) : new TcpListener(config, this.pool);
+    if (this.role === 'control') {
+      if (!options.view) throw new Error('a control-role service needs the workers\' view');
+      this.listener = new ControlListener(config, options.view);
+    } else {
+      this.listener =
+        config.protocol === 'udp' ? new UdpListener(config, this.pool) : new TcpListener(config, this.pool);
+    }
     this.outlier = new OutlierDetector(config.outlier, members);
-    this.outlier.watch(this.listener);
+    // A worker's connect results go to the primary's detector instead (src/cluster/worker.ts).
+    if (this.role !== 'data') this.outlier.watch(this.listener);
     this.checker = this.#newChecker(config, members);
     this.pool.on('state', this.#onState);
     this.pool.on('failback', this.#onFailback);
@@ -112,7 +135,7 @@ export class Service {
   }
 
   #newChecker(config: ServiceConfig, members: Member[]): HealthChecker | undefined {
-    if (config.healthCheck.type === 'none') return undefined;
+    if (config.healthCheck.type === 'none' || this.role === 'data') return undefined;
     const checker = new HealthChecker(config.healthCheck, members);
     this.outlier.attachChecker(checker);
     return checker;

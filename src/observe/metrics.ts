@@ -28,6 +28,14 @@ export interface MetricsSource {
 export interface MetricsOptions {
   /** Process and Node.js runtime metrics (CPU, memory, event loop lag), prefixed `switchyard_`. Default true. */
   processMetrics?: boolean;
+  /**
+   * With `workers: N`, what this process reports so that summing every
+   * process's metrics counts each thing once: 'data' (a worker) counts its
+   * connections from listener events; 'control' (the primary) reports member
+   * state, open connections, bytes, ejections and transitions; 'all' (one
+   * process, the default) does both.
+   */
+  scope?: 'all' | 'control' | 'data';
 }
 
 const STATES: readonly MemberState[] = ['unknown', 'up', 'draining', 'down', 'disabled'];
@@ -181,6 +189,7 @@ function define(registry: Registry, collect: () => void) {
     help: 'Always 1; the labels name the running version',
     labelNames: ['version', 'node'],
     registers,
+    aggregator: 'first',
   }).set({ version, node: process.version }, 1);
 
   return {
@@ -282,8 +291,10 @@ export class Metrics {
   readonly #m: Definitions;
   readonly #series = new Map<string, ServiceSeries>();
   #refreshed = false;
+  readonly #scope: 'all' | 'control' | 'data';
 
   constructor(options: MetricsOptions = {}) {
+    this.#scope = options.scope ?? 'all';
     this.#m = define(this.registry, () => this.#refreshOnce());
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
   }
@@ -300,7 +311,7 @@ export class Metrics {
     }
     if (series.unsubscribe.has(service)) return;
     series.sources.push(service);
-    series.unsubscribe.set(service, subscribe(series, service));
+    series.unsubscribe.set(service, subscribe(series, service, this.#scope));
     for (const m of service.pool.members) series.track(m);
   }
 
@@ -330,6 +341,7 @@ export class Metrics {
   }
 
   #refreshOnce(): void {
+    if (this.#scope === 'data') return;
     // All collect hooks of one scrape run in the same synchronous pass; refresh once for all of them.
     if (this.#refreshed) return;
     this.#refreshed = true;
@@ -399,7 +411,7 @@ function flushDeltas(m: Member, t: Tracked): void {
 }
 
 /** Subscribes the event-counted series to one service; returns the unsubscribe. */
-function subscribe(series: ServiceSeries, service: MetricsSource): () => void {
+function subscribe(series: ServiceSeries, service: MetricsSource, scope: 'all' | 'control' | 'data'): () => void {
   const { pool, listener } = service;
   const onState = ({ member, to }: StateChange): void => {
     series.transitions.get(member.id, to).inc();
@@ -426,12 +438,16 @@ function subscribe(series: ServiceSeries, service: MetricsSource): () => void {
   const onReroute = (): void => reroutes.inc();
   const onDrop = (d: DropEvent): void => series.drops.get(d.reason).inc();
 
-  pool.on('state', onState);
-  pool.on('change', onChange);
-  listener.on('session-end', onEnd);
-  listener.on('connect-result', onConnect);
-  listener.on('reroute', onReroute);
-  listener.on('drop', onDrop);
+  if (scope !== 'data') {
+    pool.on('state', onState);
+    pool.on('change', onChange);
+  }
+  if (scope !== 'control') {
+    listener.on('session-end', onEnd);
+    listener.on('connect-result', onConnect);
+    listener.on('reroute', onReroute);
+    listener.on('drop', onDrop);
+  }
   return () => {
     pool.off('state', onState);
     pool.off('change', onChange);

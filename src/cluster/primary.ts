@@ -1,0 +1,432 @@
+/**
+ * The cluster primary (`workers: N`, N > 1): keeps the control plane (config,
+ * health checks, outlier detection, admin API, reload, metrics aggregation)
+ * in a Switchyard of role 'control', and runs N workers that serve the
+ * listeners. Member state flows out to the workers on every transition (and
+ * as a full snapshot every second and whenever a worker comes up); connect
+ * failures and per-member counts flow back.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { Logger } from 'pino';
+import { Switchyard, type BalancerOptions, type ReloadResult } from '../balancer.js';
+import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import type { Member, StateChange } from '../pool/member.js';
+import type { MemberAction, Service } from '../service.js';
+import { ControlListener, WorkerView } from './control-listener.js';
+import { isFromWorker, type FromWorker, type MemberSnapshot, type ServiceStats, type ToWorker } from './messages.js';
+
+/**
+ * How workers share a listening socket. SCHED_NONE: every worker accepts on the
+ * shared handle and the kernel spreads the connections; SCHED_RR: the primary
+ * accepts and hands each connection to a worker. Measured with wrk (keep-alive
+ * and new-connection loads): see the commit that chose it.
+ */
+const SCHEDULING = cluster.SCHED_NONE;
+const APPLY_TIMEOUT = 15_000;
+const METRICS_TIMEOUT = 3_000;
+const SNAPSHOT_INTERVAL = 1_000;
+const RESTART_MIN = 250;
+const RESTART_MAX = 30_000;
+/** A worker that lived this long restarts without the backoff of the earlier failures. */
+const STABLE_AFTER = 30_000;
+
+type Metrics = MetricObjectWithValues<MetricValue<string>>[];
+
+interface Pending {
+  waiting: Set<number>;
+  errors: string[];
+  finish(): void;
+}
+
+/** Last counts one worker reported for one member. */
+interface Counts {
+  active: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+function errorLines(err: unknown): string[] {
+  const issues = (err as { issues?: unknown[] }).issues;
+  if (Array.isArray(issues)) return issues.map(String);
+  return [err instanceof Error ? err.message : String(err)];
+}
+
+/** The workers: start, configure, restart, stop; and what they report. */
+class Fleet {
+  readonly #logger: Logger;
+  readonly #view: WorkerView;
+  readonly #control: () => Switchyard;
+  #config: Config;
+  #seq = 0;
+  readonly #pending = new Map<number, Pending>();
+  readonly #metricRequests = new Map<number, { waiting: Set<number>; got: Metrics[]; finish(): void }>();
+  #metricSeq = 0;
+  /** Workers that applied their first config and serve. */
+  readonly #serving = new Set<Worker>();
+  readonly #counts = new Map<number, Map<string, Map<string, Counts>>>();
+  readonly #wired = new WeakSet<Service>();
+  /** Resolves when the worker listens for messages (its 'hello'). */
+  readonly #hello = new WeakMap<Worker, () => void>();
+  readonly #listening = new WeakMap<Worker, Promise<void>>();
+  #failures = 0;
+  #stopping = false;
+  #controlStarted = false;
+  #snapshots: NodeJS.Timeout | undefined;
+
+  constructor(config: Config, logger: Logger, view: WorkerView, control: () => Switchyard) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#view = view;
+    this.#control = control;
+  }
+
+  /** Forks the workers and resolves once every one serves the config; rejects with why one could not. */
+  async start(): Promise<void> {
+    const workers = Array.from({ length: this.#config.workers }, () => this.#fork());
+    const r = await this.#configure(workers, this.#config);
+    if (!r.ok) throw new Error(r.errors.join('\n'));
+    for (const w of workers) this.#serving.add(w);
+  }
+
+  /** After the control plane started: follow its member states and keep the workers in step. */
+  controlStarted(): void {
+    this.#controlStarted = true;
+    this.wire();
+    this.#broadcast({ swy: 'members', members: this.#snapshot() });
+    this.#snapshots = setInterval(() => this.#broadcast({ swy: 'members', members: this.#snapshot() }), SNAPSHOT_INTERVAL);
+    this.#snapshots.unref();
+  }
+
+  /** Subscribes to the member transitions of services not followed yet (new after a reload). */
+  wire(): void {
+    for (const s of this.#control().services.values()) {
+      if (this.#wired.has(s)) continue;
+      this.#wired.add(s);
+      const service = s.name;
+      s.pool.on('state', (ev: StateChange) => {
+        this.#broadcast({ swy: 'members', members: [snapshotOf(service, ev.member, `${ev.cause.source}: ${ev.cause.detail}`)] });
+      });
+    }
+  }
+
+  /** Sends a config to every serving worker; ok only when all of them applied it. */
+  apply(config: Config): Promise<{ ok: boolean; errors: string[] }> {
+    return this.#configure([...this.#serving], config).then((r) => {
+      if (r.ok) this.#config = config;
+      return r;
+    });
+  }
+
+  broadcast(m: ToWorker): void {
+    this.#broadcast(m);
+  }
+
+  /** Every serving worker's metrics (those that answer in time). */
+  metrics(): Promise<Metrics[]> {
+    const id = ++this.#metricSeq;
+    const workers = [...this.#serving].filter((w) => w.isConnected());
+    return new Promise((resolve) => {
+      const got: Metrics[] = [];
+      const waiting = new Set(workers.map((w) => w.id));
+      const timer = setTimeout(() => {
+        this.#logger.warn({ workers: [...waiting] }, 'metrics: workers did not answer in time');
+        finish();
+      }, METRICS_TIMEOUT);
+      const finish = () => {
+        clearTimeout(timer);
+        this.#metricRequests.delete(id);
+        resolve(got);
+      };
+      this.#metricRequests.set(id, { waiting, got, finish });
+      for (const w of workers) w.send({ swy: 'metrics', id } satisfies ToWorker);
+      if (waiting.size === 0) finish();
+    });
+  }
+
+  /** Workers stop accepting, drain up to drainTimeout, and exit; those that overstay are killed. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#snapshots);
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const grace = Math.max(0, ...this.#config.services.map((s) => s.drainTimeout)) + 5_000;
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (w.isDead()) return resolve();
+            const timer = setTimeout(() => {
+              this.#logger.warn({ pid: w.process.pid }, 'worker did not stop in time; killing it');
+              w.process.kill('SIGKILL');
+            }, grace);
+            w.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            if (w.isConnected()) w.send({ swy: 'stop' } satisfies ToWorker);
+            else w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+
+  #fork(): Worker {
+    const w = cluster.fork();
+    const born = Date.now();
+    this.#listening.set(w, new Promise<void>((resolve) => this.#hello.set(w, resolve)));
+    w.on('message', (m: unknown) => {
+      if (isFromWorker(m)) this.#onMessage(w, m);
+    });
+    w.on('exit', (code, signal) => this.#onExit(w, born, code, signal));
+    return w;
+  }
+
+  #onExit(w: Worker, born: number, code: number | null, signal: string | null): void {
+    this.#serving.delete(w);
+    this.#counts.delete(w.id);
+    this.#view.forgetWorker(w.id);
+    this.#sumCounts();
+    for (const p of this.#pending.values()) {
+      if (!p.waiting.delete(w.id)) continue;
+      p.errors.push(`worker ${w.process.pid} exited (${signal ?? `code ${code}`})`);
+      if (p.waiting.size === 0) p.finish();
+    }
+    for (const r of this.#metricRequests.values()) if (r.waiting.delete(w.id) && r.waiting.size === 0) r.finish();
+    if (this.#stopping || !this.#controlStarted) return;
+    if (Date.now() - born >= STABLE_AFTER) this.#failures = 0;
+    const delay = Math.min(RESTART_MAX, RESTART_MIN * 2 ** this.#failures);
+    this.#failures++;
+    this.#logger.error({ pid: w.process.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it');
+    setTimeout(() => void this.#restart(), delay).unref();
+  }
+
+  async #restart(): Promise<void> {
+    if (this.#stopping) return;
+    const w = this.#fork();
+    const r = await this.#configure([w], this.#config);
+    if (!r.ok) {
+      this.#logger.error({ errors: r.errors }, 'restarted worker could not serve');
+      if (!w.isDead()) w.process.kill('SIGKILL');
+      return;
+    }
+    this.#serving.add(w);
+    w.send({ swy: 'members', members: this.#snapshot() } satisfies ToWorker);
+    this.#logger.info({ pid: w.process.pid }, 'worker restarted');
+  }
+
+  #configure(workers: Worker[], config: Config): Promise<{ ok: boolean; errors: string[] }> {
+    const seq = ++this.#seq;
+    return new Promise((resolve) => {
+      const p: Pending = {
+        waiting: new Set(workers.map((w) => w.id)),
+        errors: [],
+        finish: () => {
+          clearTimeout(timer);
+          this.#pending.delete(seq);
+          resolve({ ok: p.errors.length === 0, errors: p.errors });
+        },
+      };
+      const timer = setTimeout(() => {
+        p.errors.push(`workers did not apply the config within ${APPLY_TIMEOUT} ms`);
+        p.finish();
+      }, APPLY_TIMEOUT);
+      this.#pending.set(seq, p);
+      for (const w of workers) void this.#listening.get(w)?.then(() => w.send({ swy: 'config', seq, config } satisfies ToWorker));
+      if (p.waiting.size === 0) p.finish();
+    });
+  }
+
+  #onMessage(w: Worker, m: FromWorker): void {
+    switch (m.swy) {
+      case 'hello':
+        this.#hello.get(w)?.();
+        return;
+      case 'applied': {
+        const p = this.#pending.get(m.seq);
+        if (m.ok) for (const [name, a] of Object.entries(m.addresses)) this.#view.setAddress(name, a);
+        if (!p || !p.waiting.delete(w.id)) return;
+        if (!m.ok) p.errors.push(...m.errors);
+        if (p.waiting.size === 0) p.finish();
+        return;
+      }
+      case 'connect': {
+        const s = this.#control().services.get(m.service);
+        const member = s?.pool.get(m.member);
+        if (s && member && s.listener instanceof ControlListener) s.listener.connectResult(member, m.ok, m.error, m.durationMs);
+        return;
+      }
+      case 'stats':
+        this.#onStats(w, m.services);
+        return;
+      case 'metrics': {
+        const r = this.#metricRequests.get(m.id);
+        if (!r || !r.waiting.delete(w.id)) return;
+        r.got.push(m.metrics);
+        if (r.waiting.size === 0) r.finish();
+        return;
+      }
+    }
+  }
+
+  /** Adds each worker's new bytes to the primary's members and sums their open connections. */
+  #onStats(w: Worker, services: ServiceStats[]): void {
+    let byService = this.#counts.get(w.id);
+    if (!byService) this.#counts.set(w.id, (byService = new Map()));
+    const control = this.#control();
+    for (const s of services) {
+      this.#view.setActive(w.id, s.name, s.active);
+      let byMember = byService.get(s.name);
+      if (!byMember) byService.set(s.name, (byMember = new Map()));
+      const pool = control.services.get(s.name)?.pool;
+      for (const [id, active, bytesIn, bytesOut] of s.members) {
+        const last = byMember.get(id);
+        const member = pool?.get(id);
+        if (member) {
+          // A count lower than the last is a member the worker replaced (reload): it counts from zero.
+          member.bytesIn += last && bytesIn >= last.bytesIn ? bytesIn - last.bytesIn : bytesIn;
+          member.bytesOut += last && bytesOut >= last.bytesOut ? bytesOut - last.bytesOut : bytesOut;
+        }
+        byMember.set(id, { active, bytesIn, bytesOut });
+      }
+    }
+    this.#sumCounts();
+  }
+
+  #sumCounts(): void {
+    for (const s of this.#control().services.values()) {
+      for (const m of s.pool.members) {
+        let active = 0;
+        for (const byService of this.#counts.values()) active += byService.get(s.name)?.get(m.id)?.active ?? 0;
+        m.active = active;
+      }
+    }
+  }
+
+  #snapshot(): MemberSnapshot[] {
+    const out: MemberSnapshot[] = [];
+    for (const s of this.#control().services.values()) for (const m of s.pool.members) out.push(snapshotOf(s.name, m, 'snapshot'));
+    return out;
+  }
+
+  #broadcast(m: ToWorker): void {
+    for (const w of this.#serving) if (w.isConnected()) w.send(m);
+  }
+}
+
+function snapshotOf(service: string, m: Member, detail: string): MemberSnapshot {
+  return { service, id: m.id, flags: [...m.flags], agentPercent: m.agentPercent, detail };
+}
+
+/** The control plane: a Switchyard of role 'control' whose reload, admin actions and metrics reach the workers. */
+class ClusterControl extends Switchyard {
+  readonly #fleet: Fleet;
+  readonly #file: string | undefined;
+  #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true });
+
+  constructor(config: Config, options: BalancerOptions, fleet: (control: Switchyard) => Fleet) {
+    super(config, options);
+    this.#file = options.configFile;
+    this.#fleet = fleet(this);
+  }
+
+  get fleet(): Fleet {
+    return this.#fleet;
+  }
+
+  override memberAction(service: string, member: string, action: MemberAction): 'ok' | 'no-service' | 'no-member' {
+    const r = super.memberAction(service, member, action);
+    // The flags already went out with the transition; the workers' pools hold their own failback.
+    if (r === 'ok' && action === 'enable') this.#fleet.broadcast({ swy: 'release-failback', service });
+    return r;
+  }
+
+  override async metrics(): Promise<{ contentType: string; body: string }> {
+    const [workers, own] = await Promise.all([this.#fleet.metrics(), this.metricsRegistry.getMetricsAsJSON()]);
+    const merged = AggregatorRegistry.aggregate([...workers, own]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  /** The workers apply the config first; if any of them cannot, they go back to the running one and it stays. */
+  override reload(next?: Config): Promise<ReloadResult> {
+    const run = async (): Promise<ReloadResult> => {
+      let config: Config;
+      try {
+        if (next) config = next;
+        else if (this.#file) config = await loadConfigFile(this.#file);
+        else return { ok: false, errors: ['no config file to reload from'] };
+      } catch (err) {
+        return this.#refuse(errorLines(err));
+      }
+      const applied = await this.#fleet.apply(config);
+      if (!applied.ok) {
+        await this.#fleet.apply(this.config);
+        return this.#refuse(applied.errors);
+      }
+      const r = await super.reload(config);
+      if (!r.ok) await this.#fleet.apply(this.config);
+      this.#fleet.wire();
+      return r;
+    };
+    const p = this.#reloading.then(run, run);
+    this.#reloading = p;
+    return p;
+  }
+
+  #refuse(errors: string[]): ReloadResult {
+    this.logger.error({ code: 'SWY_ERR_RELOAD', errors }, 'reload refused; the running config stays');
+    return { ok: false, errors };
+  }
+}
+
+/** Runs the primary until a signal stops it. */
+export async function runPrimary(config: Config, configFile: string | undefined, logger: Logger): Promise<void> {
+  // Both must be set before the first fork.
+  cluster.schedulingPolicy = SCHEDULING;
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const view = new WorkerView();
+  const control = new ClusterControl(
+    config,
+    { configFile, logger, role: 'control', view },
+    (c) => new Fleet(config, logger, view, () => c),
+  );
+  const fleet = control.fleet;
+  const fatal = async (err: unknown): Promise<never> => {
+    logger.fatal({ err }, 'cannot start');
+    await fleet.stop();
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.exit(1);
+  };
+  try {
+    await fleet.start();
+  } catch (err) {
+    return fatal(err);
+  }
+  try {
+    await control.start();
+  } catch (err) {
+    return fatal(err);
+  }
+  fleet.controlStarted();
+  logger.info({ workers: config.workers, scheduling: SCHEDULING === cluster.SCHED_NONE ? 'kernel' : 'round-robin' }, 'workers serving');
+
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading the config');
+    void control.reload();
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    void fleet
+      .stop()
+      .then(() => control.stop())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
