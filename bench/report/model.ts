@@ -28,6 +28,8 @@ export interface RunRecord {
   generator: { processes: number; cpuCores: number; busiestProcessCores: number };
   /** The proxy's CPU in the window, in cores (its whole process tree); null for direct. */
   proxyCpuCores: number | null;
+  /** The backends' CPU in the window, in cores, where measured. */
+  backendCpuCores?: number | null;
   ops: number;
   errors: number;
   errorKinds: Record<string, number>;

@@ -60,7 +60,7 @@ function notes(r: ScenarioReport, columns: string[]): string[] {
 function cpuTable(r: ScenarioReport, columns: string[]): string[] {
   const measurements = [...new Set(r.runs.map((x) => x.measurement))];
   if (measurements.length === 0) return [];
-  const lines = ['', 'CPU in the measured window (% of one core; generator: all its processes, busiest in brackets):', '', ...header(columns, 'measurement')];
+  const lines = ['', 'CPU in the measured window, % of one core (gen: the load generators, the busiest process in brackets; proxy: its whole process tree; backend: the members):', '', ...header(columns, 'measurement')];
   for (const m of measurements) {
     const cells = columns.map((c) => {
       const runs = r.runs.filter((x) => x.measurement === m && x.column === c);
@@ -69,7 +69,9 @@ function cpuTable(r: ScenarioReport, columns: string[]): string[] {
       const busiest = median(runs.map((x) => x.generator.busiestProcessCores));
       const proxies = runs.map((x) => x.proxyCpuCores).filter((x): x is number => x !== null);
       const proxy = proxies.length ? ` · proxy ${percent(median(proxies))}` : '';
-      return `gen ${percent(gen)} [${percent(busiest)}]${proxy}`;
+      const backendRuns = runs.map((x) => x.backendCpuCores).filter((x): x is number => typeof x === 'number');
+      const backend = backendRuns.length ? ` · backend ${percent(median(backendRuns))}` : '';
+      return `gen ${percent(gen)} [${percent(busiest)}]${proxy}${backend}`;
     });
     lines.push(`| ${m} | ${cells.join(' | ')} |`);
   }

@@ -29,7 +29,7 @@ export const tcpConnRate: Scenario = {
           durationMs: ctx.measureMs,
           concurrency: CONCURRENCY / SHARDS,
           timeoutMs: ctx.options.opTimeoutMs,
-        }));
+        }), { backends });
         const rate = m.load.ops / (m.load.windowMs / 1000);
         rec.sample(RATE, s.target.name, rate);
         rec.sample(P99, s.target.name, m.load.histogram.percentile(99) / 1000);

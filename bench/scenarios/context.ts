@@ -131,38 +131,54 @@ export interface Measured {
   load: Merged;
   /** The proxy tree's CPU in the window, in cores; null for direct. */
   proxyCpu: number | null;
+  /** The backends' CPU in the window, in cores (what limits the direct run, often). */
+  backendCpu: number | null;
   /** Whatever `atWindow` returned at the window's start and end. */
   edges: [unknown, unknown];
 }
 
+export interface MeasureOptions {
+  /** Sampled at the window's start and end (e.g. a sink's byte count); both answers come back in `edges`. */
+  atEdge?: () => Promise<unknown>;
+  /** Backends whose CPU to read in the window. */
+  backends?: Backend[];
+  load?: LoadOptions;
+}
+
 /**
- * Runs one load; samples the proxy's CPU (and `atEdge`, e.g. a sink's byte
- * count) exactly at the measurement window's start and end.
+ * Runs one load; samples the proxy's and the backends' CPU (and `atEdge`)
+ * exactly at the measurement window's start and end.
  */
 export async function measure(
   running: RunningTarget,
   shards: number,
   makeJob: (shard: number, startAt: number) => Job,
-  atEdge?: () => Promise<unknown>,
-  loadOptions: LoadOptions = {},
+  opts: MeasureOptions = {},
 ): Promise<Measured> {
-  let cpuBefore: Map<number, number> | undefined;
-  let cpuAfter: Map<number, number> | undefined;
+  const pids = (): number[] => (opts.backends ?? []).map((b) => b.pid).filter((p): p is number => p !== undefined);
+  const sample = (pid: number | undefined): Map<number, number> | undefined => (pid ? cpuSample(pid) : undefined);
+  const sampleBackends = (): Map<number, number> => new Map(pids().flatMap((p) => [...cpuSample(p)]));
+  let proxy: [Map<number, number> | undefined, Map<number, number> | undefined] = [undefined, undefined];
+  let backends: [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
   const edges: [unknown, unknown] = [undefined, undefined];
   const load = await runLoad(shards, makeJob, {
-    ...loadOptions,
+    ...opts.load,
     onStart: async (startAt) => {
       const job = makeJob(0, startAt);
       await sleepUntil(job.startAt + job.warmupMs);
-      if (running.pid) cpuBefore = cpuSample(running.pid);
-      edges[0] = await atEdge?.();
+      proxy = [sample(running.pid), undefined];
+      backends = [sampleBackends(), new Map()];
+      edges[0] = await opts.atEdge?.();
       await sleepUntil(job.startAt + job.warmupMs + job.durationMs);
-      if (running.pid) cpuAfter = cpuSample(running.pid);
-      edges[1] = await atEdge?.();
+      proxy[1] = sample(running.pid);
+      backends[1] = sampleBackends();
+      edges[1] = await opts.atEdge?.();
     },
   });
-  const proxyCpu = cpuBefore && cpuAfter && load.windowMs > 0 ? cpuBetween(cpuBefore, cpuAfter) / (load.windowMs / 1000) : null;
-  return { load, proxyCpu, edges };
+  const seconds = load.windowMs / 1000;
+  const proxyCpu = proxy[0] && proxy[1] && seconds > 0 ? cpuBetween(proxy[0], proxy[1]) / seconds : null;
+  const backendCpu = backends[1].size > 0 && seconds > 0 ? cpuBetween(backends[0], backends[1]) / seconds : null;
+  return { load, proxyCpu, backendCpu, edges };
 }
 
 /**
@@ -201,6 +217,7 @@ export function recordRun(rec: Recorder, column: string, measurement: string, re
     windowMs: Math.round(m.load.windowMs),
     generator: { processes: m.load.results.length, cpuCores: round(m.load.cpu, 3), busiestProcessCores: round(m.load.cpuMax, 3) },
     proxyCpuCores: m.proxyCpu === null ? null : round(m.proxyCpu, 3),
+    backendCpuCores: m.backendCpu === null ? null : round(m.backendCpu, 3),
     ops: m.load.ops,
     errors: m.load.errors,
     errorKinds: m.load.errorKinds,

@@ -40,7 +40,7 @@ export const tcpLatency: Scenario = {
           warmupMs: ctx.warmupMs,
           durationMs: ctx.measureMs,
           connections: CONNECTIONS / KA_SHARDS,
-        }));
+        }), { backends });
         const kaRate = ka.load.ops / (ka.load.windowMs / 1000);
         rec.sample(KA_RATE, s.target.name, kaRate);
         rec.sample(KA_P99, s.target.name, ka.load.histogram.percentile(99) / 1000);
@@ -56,7 +56,7 @@ export const tcpLatency: Scenario = {
           connections: CONNECTIONS,
           rate,
           timeoutMs: ctx.options.opTimeoutMs,
-        }));
+        }), { backends });
         const h = ol.load.histogram;
         rec.sample(P50, s.target.name, h.percentile(50) / 1000);
         rec.sample(P99, s.target.name, h.percentile(99) / 1000);

@@ -44,14 +44,14 @@ export const tcpThroughput: Scenario = {
           [UP8, 8, 2],
         ] as const) {
           ctx.progress.phase(label(ctx, rec, s, figure, r), total);
-          const m = await measure(s.running, shards, job('up', s, streams / shards, 'up'), sinkBytes);
+          const m = await measure(s.running, shards, job('up', s, streams / shards, 'up'), { atEdge: sinkBytes, backends: [sink!] });
           const [a, b] = m.edges as [{ bytes: number; at: number }, { bytes: number; at: number }];
           const value = gbits(b.bytes - a.bytes, b.at - a.at);
           rec.sample(figure, s.target.name, value);
           recordRun(rec, s.target.name, figure, r, m, { gbits: value });
         }
         ctx.progress.phase(label(ctx, rec, s, DOWN1, r), total);
-        const m = await measure(s.running, 1, job('down', s, 1, 'down'));
+        const m = await measure(s.running, 1, job('down', s, 1, 'down'), { backends: [source!] });
         const value = gbits(m.load.bytes, m.load.windowMs);
         rec.sample(DOWN1, s.target.name, value);
         recordRun(rec, s.target.name, DOWN1, r, m, { gbits: value });

@@ -34,7 +34,7 @@ export const udpRate: Scenario = {
           sockets: SOCKETS,
           window: WINDOW,
           timeoutMs: TIMEOUT_MS,
-        }));
+        }), { backends });
         const rate = m.load.ops / (m.load.windowMs / 1000);
         const loss = m.load.sent > 0 ? (100 * m.load.lost) / m.load.sent : 0;
         rec.sample(RATE, s.target.name, rate);
