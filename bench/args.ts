@@ -20,6 +20,7 @@ export interface Args {
   out?: string;
   progress: boolean;
   keep: boolean;
+  profile: boolean;
   help: boolean;
 }
 
@@ -43,6 +44,7 @@ options:
   --out DIR             where the JSON, markdown and SVGs go (default bench/results)
   --no-progress         no progress line on stderr
   --keep                keep the scratch directory (generated configs, proxy logs)
+  --profile             run Switchyard under node --cpu-prof; profiles go next to the results
 `;
 
 function int(name: string, v: string | undefined, min = 1): number {
@@ -63,6 +65,7 @@ export function parseArgs(argv: string[]): Args {
     opTimeoutMs: 2000,
     progress: true,
     keep: false,
+    profile: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -113,6 +116,9 @@ export function parseArgs(argv: string[]): Args {
         break;
       case '--keep':
         a.keep = true;
+        break;
+      case '--profile':
+        a.profile = true;
         break;
       case '-h':
       case '--help':

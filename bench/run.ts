@@ -24,11 +24,13 @@ import { scratchDir, type BenchContext, type BenchOptions } from './scenarios/co
 import type { ScenarioReport } from './report/model.js';
 import { columnsOf, markdown } from './report/table.js';
 import { timelineSvg } from './report/svg.js';
+import { profileMarkdown } from './report/profile.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
-function options(args: Args): BenchOptions {
+function options(args: Args, profileDir: string | undefined): BenchOptions {
   return {
+    ...(profileDir ? { profileDir } : {}),
     quick: args.quick,
     repeat: args.repeat ?? (args.quick ? 1 : 3),
     ...(args.workers !== undefined ? { workers: args.workers } : {}),
@@ -64,7 +66,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const progress = new Progress(args.progress);
-  const opts = options(args);
+  const started = new Date();
+  const outDir = resolve(args.out ?? join(REPO, 'bench', 'results'));
+  const base = `bench-${stamp(started)}`;
+  const opts = options(args, args.profile ? join(outDir, `${base}-profiles`) : undefined);
   const peers: Record<string, Target> = { haproxy, nginx, pipe };
   const wanted: Target[] = [direct, switchyard, ...args.compare.map((c) => peers[c]!)];
   const targets: Target[] = [];
@@ -84,7 +89,6 @@ export async function main(argv: string[]): Promise<number> {
   const workDir = scratchDir(tmpdir(), 'switchyard-bench');
   const measureMs = args.durationMs ?? (args.quick ? 1500 : 5000);
   const ctx: BenchContext = { options: opts, targets, progress, workDir, measureMs, warmupMs: args.quick ? 500 : 1000 };
-  const started = new Date();
   const loadBefore = loadavg()[0] ?? 0;
   const reports: ScenarioReport[] = [];
   const failures: string[] = [];
@@ -108,9 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`bench: scratch directory kept: ${workDir}\n`);
   }
 
-  const outDir = resolve(args.out ?? join(REPO, 'bench', 'results'));
   mkdirSync(outDir, { recursive: true });
-  const base = `bench-${stamp(started)}`;
   for (const r of reports) {
     for (const t of r.timelines) {
       const file = `${base}-${r.name}-${t.column}.svg`;
@@ -141,7 +143,8 @@ export async function main(argv: string[]): Promise<number> {
       `**The machine was busy before the run** (1-minute load average ${loadBefore.toFixed(1)} on ${m.cores} cores): figures are noisy; compare columns within this run only.`,
     );
   }
-  const md = markdown(reports, columns, heading);
+  let md = markdown(reports, columns, heading);
+  if (opts.profileDir) md += ['', '## Where Switchyard spent its CPU', '', ...profileMarkdown(opts.profileDir, REPO)].join('\n');
   const json = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -161,6 +164,7 @@ export async function main(argv: string[]): Promise<number> {
       (reports.some((r) => r.timelines.length) ? ` and ${reports.reduce((n, r) => n + r.timelines.length, 0)} SVG timelines` : '') +
       '\n',
   );
+  if (opts.profileDir) process.stderr.write(`bench: Switchyard CPU profiles in ${rel(`${base}-profiles`)}\n`);
   for (const f of failures) process.stderr.write(`bench: FAILED ${f}\n`);
   return failures.length ? 1 : 0;
 }

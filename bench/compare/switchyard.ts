@@ -80,7 +80,9 @@ export function switchyardTarget(name = 'switchyard', tcpExtra: Record<string, u
         const config = switchyardConfig(options, listen, adminPort, tcpExtra);
         const file = join(options.workDir, 'switchyard.yaml');
         writeFileSync(file, config);
-        const proc = spawnProxy(process.execPath, [SWITCHYARD_CLI, '-c', file], join(options.workDir, 'switchyard.log'));
+        // Cluster workers inherit the primary's execArgv, so every process writes its own profile.
+      const profile = options.profileDir ? ['--cpu-prof', '--cpu-prof-dir', options.profileDir] : [];
+      const proc = spawnProxy(process.execPath, [...profile, SWITCHYARD_CLI, '-c', file], join(options.workDir, 'switchyard.log'));
         const address = (service: string): MemberSpec => ({ host: LOOPBACK, port: listen.get(service)! });
 
         const memberStates = async (): Promise<MemberStates> => {

@@ -46,6 +46,8 @@ export interface TargetOptions {
   maxConnections: number;
   /** Where configs, sockets and logs go. */
   workDir: string;
+  /** Switchyard: write V8 CPU profiles (node --cpu-prof) of every process here. */
+  profileDir?: string;
 }
 
 export type MemberStates = Record<string, Record<string, string>>;

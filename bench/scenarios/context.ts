@@ -5,7 +5,7 @@
  * measurement window.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Target, TargetOptions, RunningTarget, HealthSpec, ServiceSpec } from '../compare/target.js';
 import type { Progress } from '../lib/progress.js';
 import { cpuBetween, cpuSample } from '../lib/procstat.js';
@@ -37,6 +37,8 @@ export interface BenchOptions {
   steadyHealth: HealthSpec;
   connectTimeoutMs: number;
   retries: number;
+  /** Where Switchyard's CPU profiles go (one folder per scenario), if asked for. */
+  profileDir?: string;
 }
 
 export interface BenchContext {
@@ -78,6 +80,7 @@ export function targetOptions(ctx: BenchContext, services: ServiceSpec[], workDi
     retries: ctx.options.retries,
     maxConnections: Math.max(10_000, ctx.options.idleConnections + 1000),
     workDir,
+    ...(ctx.options.profileDir ? { profileDir: join(ctx.options.profileDir, basename(workDir)) } : {}),
   };
 }
 
