@@ -154,7 +154,7 @@ export function switchover(name: string, title: string, protocol: 'tcp' | 'udp',
               continue;
             }
             if (fault === 'drain' && !s.running.drain) {
-              rec.noteAll(target.name, 'no admin drain in the open-source version');
+              rec.noteAll(target.name, 'no admin drain');
               break;
             }
             await faultRun(ctx, rec, s, backends, r, protocol, fault, t, {
@@ -168,6 +168,10 @@ export function switchover(name: string, title: string, protocol: 'tcp' | 'udp',
               SHARE,
               P99,
             });
+          } catch (err) {
+            // One column failing (a proxy crashing mid-run) leaves the others' figures standing.
+            ctx.progress.log(`bench: ${name} through ${target.name} failed: ${(err as Error).message}`);
+            rec.report.notes.push(`${target.name}: run ${r + 1} failed: ${(err as Error).message.split('\n')[0]}`);
           } finally {
             await stopTargets(started);
             await closeBackends(backends);
