@@ -18,8 +18,10 @@
  * replayBufferSize, those bytes are kept; on silence another member is connected *before* the
  * silent one is dropped, the bytes are replayed to it, and a 'reroute' is published. With no
  * other member to take it, or if none connects, the connection stays on the silent member,
- * so rerouting never makes things worse. Once the member answers (or ends), or the bytes
- * overflow the buffer, the copy is dropped and the connection can no longer move.
+ * so rerouting never makes things worse. The same copy also saves the connection when the
+ * member fails outright before answering (reset, close, marked down or drained): it moves to
+ * another member at once and the bytes are replayed there. Once the member answers, or the
+ * bytes overflow the buffer, the copy is dropped and the connection can no longer move.
  *
  * idleTimeout closes a connection with no bytes in either direction for that long: each chunk
  * stamps the time, one timer per connection checks the stamp when it fires.
@@ -128,6 +130,8 @@ export class TcpSession implements Attachment {
   #attempts = 0;
   #rerouteAttempts = 0;
   #reroutes = 0;
+  /** Moving away from a member that failed before answering: the reroute is published on connect. */
+  #movingFrom: Member | undefined;
   #lastError: string | undefined;
   #proxyHeader: Buffer | undefined;
 
@@ -192,6 +196,7 @@ export class TcpSession implements Attachment {
 
   /** Attachment: ends the connection now (member down, drained, failback, shutdown…). */
   close(reason: string): void {
+    if ((reason === 'member-down' || reason === 'drained') && this.#moveAway('down', `member ${reason}`)) return;
     if (END_REASONS.has(reason)) this.#end(reason as EndReason);
     else this.#end('error', reason);
   }
@@ -360,6 +365,11 @@ export class TcpSession implements Attachment {
     const cfg = this.#config;
     if (cfg.sendProxyProtocol !== 'off') this.#proxyHeader = this.#buildProxyHeader();
     this.#attach(socket, member);
+    if (this.#movingFrom !== undefined) {
+      this.#reroutes++;
+      this.#owner.rerouted(this.#movingFrom, member);
+      this.#movingFrom = undefined;
+    }
     this.#lastActivity = performance.now();
     if (cfg.idleTimeout > 0) this.#idleTimer = setTimeout(this.#onIdleTimer, cfg.idleTimeout);
     const replay = cfg.replayOnSilence && cfg.firstByteTimeout > 0 && this.#heldBytes <= cfg.replayBufferSize;
@@ -477,6 +487,7 @@ export class TcpSession implements Attachment {
   };
 
   #onMemberEnd = (): void => {
+    if (this.#moveAway('closed', 'the member closed before answering')) return;
     this.#memberEnded = true;
     this.#firstEnd ??= 'member';
     if (!this.#answered) this.#onAnswer();
@@ -489,6 +500,7 @@ export class TcpSession implements Attachment {
   };
 
   #onUpstreamClose = (): void => {
+    if (this.#moveAway('closed', 'the member closed before answering')) return;
     this.#upstreamClosed = true;
     this.#closed();
   };
@@ -506,6 +518,7 @@ export class TcpSession implements Attachment {
   };
 
   #onUpstreamError = (err: NodeJS.ErrnoException): void => {
+    if (this.#moveAway(classify(err), `member: ${err.message}`)) return;
     this.#end(err.code !== undefined && PEER_GONE.has(err.code) ? 'member-closed' : 'error', `member: ${err.message}`);
   };
 
@@ -561,6 +574,33 @@ export class TcpSession implements Attachment {
     this.#rerouteAttempts = 0;
     this.#connect(next, true);
   };
+
+  /**
+   * The member failed before saying anything while every client byte is still kept
+   * (replayOnSilence): move the connection to another member and replay them there.
+   * Returns false (the caller ends the connection) when it cannot move.
+   */
+  #moveAway(error: string, text: string): boolean {
+    if (this.#phase !== OPEN || !this.#recording || this.#answered) return false;
+    const next = this.#pick();
+    if (next === undefined) return false;
+    const from = this.#member!;
+    this.#lastError = `${from.id}: ${text}`;
+    this.#owner.connectResult({ member: from, ok: false, error, durationMs: performance.now() - this.#silentFrom });
+    if (this.#phase !== OPEN) return true;
+    clearTimeout(this.#silentTimer);
+    clearTimeout(this.#idleTimer);
+    this.#silentTimer = this.#idleTimer = undefined;
+    this.#abortAttempt();
+    this.#detach();
+    this.#member = undefined;
+    this.#clientSpoke = false;
+    this.#answered = true;
+    this.#movingFrom = from;
+    this.#phase = CONNECTING;
+    this.#connect(next, false);
+    return true;
+  }
 
   #switchTo(socket: Socket, member: Member): void {
     const from = this.#member!;
