@@ -38,6 +38,8 @@ export interface ServiceStats {
 export type FromWorker =
   /** Sent once the worker listens for messages: anything sent before is lost (an ESM worker loads asynchronously). */
   | { swy: 'hello' }
+  /** The worker stopped accepting (after a stop); it drains next. */
+  | { swy: 'closed' }
   | { swy: 'applied'; seq: number; ok: true; addresses: Record<string, AddressInfo> }
   | { swy: 'applied'; seq: number; ok: false; errors: string[] }
   | { swy: 'connect'; service: string; member: string; ok: boolean; error?: string; durationMs: number }

@@ -23,10 +23,13 @@ import { isFromWorker, type FromWorker, type MemberSnapshot, type ServiceStats, 
  * accepts and hands each connection to a worker. Measured with wrk -t1 -c64
  * (keep-alive, nginx behind, on a loaded 2-core box) over three runs: SCHED_RR
  * 23.3k/21.5k/17.5k requests/s against SCHED_NONE's 29.9k/14.2k/15.3k; the
- * kernel's spread is uneven (one worker often takes most of the connections),
- * so round-robin has the better median and the steadier p99.
+ * kernel's spread is uneven (one worker often takes most of the connections).
+ * Yet with round-robin the primary keeps accepting (and handing to workers
+ * that are draining) until the last worker closes, so a stopping balancer
+ * still takes new connections; with SCHED_NONE each worker stops accepting
+ * as it closes. The figures are within this box's noise; stopping right wins.
  */
-const SCHEDULING = cluster.SCHED_RR;
+const SCHEDULING = cluster.SCHED_NONE;
 const APPLY_TIMEOUT = 15_000;
 const METRICS_TIMEOUT = 3_000;
 const SNAPSHOT_INTERVAL = 1_000;
@@ -73,6 +76,9 @@ class Fleet {
   /** Resolves when the worker listens for messages (its 'hello'). */
   readonly #hello = new WeakMap<Worker, () => void>();
   readonly #listening = new WeakMap<Worker, Promise<void>>();
+  /** While stopping: workers not yet closed to new connections, and who to tell once none is left. */
+  readonly #open = new Set<number>();
+  #allClosed: (() => void) | undefined;
   #failures = 0;
   #stopping = false;
   #controlStarted = false;
@@ -148,11 +154,17 @@ class Fleet {
     });
   }
 
-  /** Workers stop accepting, drain up to drainTimeout, and exit; those that overstay are killed. */
-  async stop(): Promise<void> {
+  /**
+   * Workers stop accepting, drain up to drainTimeout, and exit; those that overstay are killed.
+   * `closed` runs once none of them accepts new connections any more.
+   */
+  async stop(closed: () => void): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#snapshots);
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && !w.isDead());
+    for (const w of workers) this.#open.add(w.id);
+    this.#allClosed = closed;
+    this.#closedOne(undefined);
     const grace = Math.max(0, ...this.#config.services.map((s) => s.drainTimeout)) + 5_000;
     await Promise.all(
       workers.map(
@@ -185,8 +197,17 @@ class Fleet {
     return w;
   }
 
+  #closedOne(id: number | undefined): void {
+    if (id !== undefined) this.#open.delete(id);
+    if (this.#open.size > 0 || !this.#allClosed) return;
+    const tell = this.#allClosed;
+    this.#allClosed = undefined;
+    tell();
+  }
+
   #onExit(w: Worker, born: number, code: number | null, signal: string | null): void {
     this.#serving.delete(w);
+    if (this.#stopping) this.#closedOne(w.id);
     this.#counts.delete(w.id);
     this.#view.forgetWorker(w.id);
     this.#sumCounts();
@@ -242,6 +263,9 @@ class Fleet {
 
   #onMessage(w: Worker, m: FromWorker): void {
     switch (m.swy) {
+      case 'closed':
+        this.#closedOne(w.id);
+        return;
       case 'hello':
         this.#hello.get(w)?.();
         return;
@@ -396,7 +420,7 @@ export async function runPrimary(config: Config, configFile: string | undefined,
   const fleet = control.fleet;
   const fatal = async (err: unknown): Promise<never> => {
     logger.fatal({ err }, 'cannot start');
-    await fleet.stop();
+    await fleet.stop(() => {});
     await new Promise<void>((resolve) => logger.flush(() => resolve()));
     process.exit(1);
   };
@@ -424,9 +448,10 @@ export async function runPrimary(config: Config, configFile: string | undefined,
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    logger.info({ signal }, 'stopping: workers close their listeners');
     void fleet
-      .stop()
+      // 'stopping' (as one process logs it) once no worker takes new connections.
+      .stop(() => logger.info({ signal }, 'stopping'))
       .then(() => control.stop())
       .then(() => process.exit(0));
   };

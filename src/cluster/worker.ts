@@ -93,6 +93,8 @@ export function runWorker(logger: Logger): void {
     if (stopping) return;
     stopping = true;
     clearInterval(stats);
+    await Promise.all([...(lb?.services.values() ?? [])].map((s) => s.stopAccepting()));
+    send({ swy: 'closed' });
     await lb?.stop();
     process.exit(0);
   };
