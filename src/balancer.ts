@@ -211,6 +211,13 @@ export class Switchyard implements AdminTarget {
     // Workers mirror the primary's transitions; the primary logs them once. Sessions are the workers'.
     if (this.role !== 'data') unwatch.push(watchTransitions(this.logger, s));
     if (this.config.log.access && this.role !== 'control') unwatch.push(watchAccessLog(this.logger, s));
+    if (this.role !== 'data') {
+      const onDiscovered = (members: string[]) => this.logger.info({ service: s.name, members }, 'discovery: members changed');
+      const onDiscoveryError = (err: Error) =>
+        this.logger.warn({ service: s.name, err: err.message }, 'discovery: lookup failed; members stay as they were');
+      s.on('discovered', onDiscovered).on('discovery-error', onDiscoveryError);
+      unwatch.push(() => s.off('discovered', onDiscovered).off('discovery-error', onDiscoveryError));
+    }
     this.#unwatch.set(s, unwatch);
   }
 

@@ -4,10 +4,12 @@
  * (close on down, drain timeout, close on failback). Nothing here is on the
  * data path; it subscribes to the pool and acts on attachments.
  */
+import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import type { ServiceConfig } from './config/types.js';
 import { HealthChecker } from './health/checker.js';
 import { OutlierDetector } from './health/outlier.js';
+import { DnsDiscovery } from './pool/discovery.js';
 import { Member, type StateChange } from './pool/member.js';
 import { Pool, type PoolOptions } from './pool/pool.js';
 import { ControlListener, type WorkerView } from './cluster/control-listener.js';
@@ -35,7 +37,14 @@ function poolOptions(c: ServiceConfig): PoolOptions {
   return { balance: c.balance, hashKey: c.hashKey, failback: c.failback, allBackups: c.allBackups, panic: c.panic };
 }
 
-export class Service {
+export interface ServiceEvents {
+  /** Discovery found a different set of members (ids). */
+  discovered: [string[]];
+  /** A discovery lookup failed; the members stay as they were. */
+  'discovery-error': [Error];
+}
+
+export class Service extends EventEmitter<ServiceEvents> {
   readonly name: string;
   config: ServiceConfig;
   readonly pool: Pool;
@@ -43,9 +52,11 @@ export class Service {
   checker: HealthChecker | undefined;
   readonly outlier: OutlierDetector;
   readonly role: ServiceRole;
+  #discovery: DnsDiscovery | undefined;
   #drainTimers = new Map<Member, NodeJS.Timeout>();
 
   constructor(config: ServiceConfig, options: ServiceOptions = {}) {
+    super();
     this.name = config.name;
     this.config = config;
     this.role = options.role ?? 'all';
@@ -69,36 +80,27 @@ export class Service {
   async start(): Promise<void> {
     await this.listener.listen();
     this.checker?.start();
+    await this.#startDiscovery();
   }
 
   /** Applies a changed config for the same listen address: members kept by id keep their state. */
   update(config: ServiceConfig): void {
-    const byId = new Map(this.pool.members.map((m) => [m.id, m]));
-    const members = config.members.map((mc) => {
-      const kept = byId.get(mc.id);
-      return kept && kept.configWeight === mc.weight && kept.backup === mc.backup && kept.configMaxConnections === mc.maxConnections
-        ? kept
-        : this.#newMember(mc);
-    });
-    const removed = this.pool.members.filter((m) => !members.includes(m));
     const previous = this.config;
     this.config = config;
     this.listener.updateConfig(config);
     this.pool.setOptions(poolOptions(config));
-    this.pool.setMembers(members);
     this.outlier.setConfig(config.outlier);
-    this.outlier.setMembers(members);
-    if (this.checker && isDeepStrictEqual(previous.healthCheck, config.healthCheck)) {
-      // Same check: kept members keep their rise/fall counts.
-      this.checker.setMembers(members);
-    } else {
+    if (!this.checker || !isDeepStrictEqual(previous.healthCheck, config.healthCheck)) {
       // A new kind of check (or none) starts from scratch; `release` clears the flags the old one set.
       this.checker?.stop({ release: true });
-      this.checker = this.#newChecker(config, members);
+      this.checker = this.#newChecker(config, [...this.pool.members]);
       this.checker?.start();
     }
-    // A removed member's connections finish on their own, up to the drain timeout.
-    for (const m of removed) this.#scheduleDrainClose(m);
+    if (config.discovery && isDeepStrictEqual(previous.discovery, config.discovery)) return;
+    this.#discovery?.stop();
+    this.#discovery = undefined;
+    if (config.discovery) void this.#startDiscovery();
+    else this.#setMembers(config.members);
   }
 
   /** Admin actions. Returns false when no member has that id. */
@@ -122,12 +124,44 @@ export class Service {
 
   /** Stops checks and timers and ends every open connection. */
   close(reason: EndReason): void {
+    this.#discovery?.stop();
     this.checker?.stop();
     this.outlier.stop();
     for (const t of this.#drainTimers.values()) clearTimeout(t);
     this.#drainTimers.clear();
     this.listener.closeAll(reason);
     this.pool.close();
+  }
+
+  /** The members this config names; members kept by id (same weight, backup, limit) keep their state. */
+  #setMembers(configs: ServiceConfig['members']): void {
+    const byId = new Map(this.pool.members.map((m) => [m.id, m]));
+    const members = configs.map((mc) => {
+      const kept = byId.get(mc.id);
+      return kept && kept.configWeight === mc.weight && kept.backup === mc.backup && kept.configMaxConnections === mc.maxConnections
+        ? kept
+        : this.#newMember(mc);
+    });
+    const removed = this.pool.members.filter((m) => !members.includes(m));
+    this.pool.setMembers(members);
+    this.outlier.setMembers(members);
+    // Kept members keep their rise/fall counts.
+    this.checker?.setMembers(members);
+    // A removed member's connections finish on their own, up to the drain timeout.
+    for (const m of removed) this.#scheduleDrainClose(m);
+  }
+
+  /** Members from DNS: the first answer is awaited (so a start does not refuse), later ones applied as they come. */
+  async #startDiscovery(): Promise<void> {
+    if (!this.config.discovery || this.#discovery) return;
+    const discovery = new DnsDiscovery(this.config.discovery);
+    this.#discovery = discovery;
+    discovery.on('members', (configs) => {
+      this.#setMembers(configs);
+      this.emit('discovered', configs.map((c) => c.id));
+    });
+    discovery.on('error', (err) => this.emit('discovery-error', err));
+    await discovery.start();
   }
 
   #newMember(mc: ServiceConfig['members'][number]): Member {

@@ -51,7 +51,7 @@ export const SERVICE_KEYS = [
 ] as const;
 
 const MEMBER_KEYS = ['address', 'weight', 'backup', 'maxConnections'] as const;
-const DISCOVERY_KEYS = ['dns', 'type', 'refresh', 'port', 'weight'] as const;
+const DISCOVERY_KEYS = ['dns', 'type', 'refresh', 'port', 'weight', 'resolver'] as const;
 const OUTLIER_KEYS = ['consecutiveFailures', 'ejectTime', 'maxEjectTime', 'maxEjectedPercent'] as const;
 
 /** Names appear in metric labels and admin URLs (`/services/NAME/...`), so they stay URL- and label-safe. */
@@ -266,6 +266,11 @@ function readDiscovery(s: Section): DiscoveryConfig | undefined {
     weight: readWeight(ds) ?? d.weight,
   };
   if (port !== undefined && type !== 'SRV') out.port = port;
+  const resolverText = ds.string('resolver');
+  if (resolverText !== undefined) {
+    const resolver = readListen(s.c, ds.at('resolver'), resolverText);
+    if (resolver !== undefined) out.resolver = resolver;
+  }
   ds.finish();
   return out;
 }

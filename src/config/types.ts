@@ -94,6 +94,8 @@ export interface DiscoveryConfig {
   /** Port for A/AAAA answers (SRV carries its own). */
   port?: number;
   weight: number;
+  /** The DNS server to ask (host:port); the system's resolvers when absent. */
+  resolver?: Endpoint;
 }
 
 export interface ServiceConfig {

@@ -471,6 +471,10 @@ export interface DnsmasqOptions {
    * a query for another type gets NOERROR with no answer.
    */
   hostRecords?: Record<string, string>;
+  /** A hosts file served as well (`--addn-hosts`); dnsmasq reads it again on SIGHUP. */
+  hostsFile?: string;
+  /** SRV records (`--srv-host=name,target,port,priority,weight`). */
+  srvRecords?: Array<{ name: string; target: string; port: number; priority?: number; weight?: number }>;
 }
 
 /** dnsmasq in the foreground as an authoritative-only server: no upstreams, no /etc/hosts. */
@@ -501,6 +505,8 @@ export async function startDnsmasq(options: DnsmasqOptions): Promise<RunningServ
         '--log-facility=-',
         ...Object.entries(options.addresses ?? {}).map(([name, address]) => `--address=/${name}/${address}`),
         ...Object.entries(options.hostRecords ?? {}).flatMap(([name, address]) => [`--host-record=${name},${address}`, `--local=/${name}/`]),
+        ...(options.hostsFile ? [`--addn-hosts=${options.hostsFile}`] : []),
+        ...(options.srvRecords ?? []).map((r) => `--srv-host=${r.name},${r.target},${r.port},${r.priority ?? 0},${r.weight ?? 0}`),
       ],
     }),
   );
