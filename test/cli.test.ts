@@ -1,77 +1,15 @@
 // The command line as users run it: a real child process of dist/cli.js.
-import t, { type Test } from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { echoServer } from './helpers/backends.js';
 import { exchange } from './helpers/balancer.js';
+import { cliPath as cli, configDir, listenPort, runCli as run } from './helpers/cli.js';
 
 t.setTimeout(60_000);
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
-
-interface Running {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  waitFor(pred: (l: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
-}
-
-/** Starts the CLI and collects its JSON log lines. */
-function run(t: Test, args: string[]): Running {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters = new Set<() => void>();
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        lines.push({ text: line });
-      }
-      for (const w of waiters) w();
-    }
-  });
-  child.stderr!.resume();
-  const waitFor = (pred: (l: Record<string, unknown>) => boolean, ms = 10_000) =>
-    new Promise<Record<string, unknown>>((resolve, reject) => {
-      const check = () => {
-        const hit = lines.find(pred);
-        if (!hit) return false;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(hit);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no matching log line within ${ms}ms; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}`));
-      }, ms);
-      if (!check()) waiters.add(check);
-    });
-  return { child, lines, waitFor };
-}
-
-const listenPort = (l: Record<string, unknown>) => Number(String(l['listen']).split(':').pop());
-
+const file = configDir(t);
 t.test('check: exit 0 for a good file, 1 with file:line and key path for a bad one', async (t) => {
   const good = file('good.yaml', 'services:\n  - name: a\n    listen: 127.0.0.1:0\n    members: [127.0.0.1:1]\n');
   const ok = spawnSync(process.execPath, [cli, 'check', '-c', good], { encoding: 'utf8' });

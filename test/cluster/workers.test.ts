@@ -1,29 +1,11 @@
 // `workers: 2` end to end: a real primary (node dist/cli.js -c FILE) with two workers,
 // members as child processes; everything read back through the proxy, the access log and the admin API.
 import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startChildBackend, type ChildBackend } from '../helpers/child-backend.js';
+import { http, startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
 
 t.setTimeout(90_000);
-const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'switchyard-cluster-'));
-t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-
-type Line = Record<string, unknown>;
-
-interface Running {
-  child: ChildProcess;
-  lines: Line[];
-  port: number;
-  admin: string;
-  waitFor(pred: (l: Line) => boolean, ms?: number): Promise<Line>;
-}
 
 async function backend(t: Test, name: string): Promise<ChildBackend> {
   const b = await startChildBackend(name);
@@ -31,97 +13,12 @@ async function backend(t: Test, name: string): Promise<ChildBackend> {
   return b;
 }
 
-/** Starts the CLI with a config file and waits for its service and admin API to listen. */
-async function start(t: Test, yaml: string): Promise<Running> {
-  const file = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, yaml);
-  const child = spawn(process.execPath, [cli, '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => {
-    // SIGKILL on the primary only: its workers see the IPC channel close and leave by themselves.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const lines: Line[] = [];
-  const waiters = new Set<() => void>();
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Line);
-      } catch {
-        lines.push({ text: line });
-      }
-      for (const w of waiters) w();
-    }
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const waitFor = (pred: (l: Line) => boolean, ms = 15_000) =>
-    new Promise<Line>((resolve, reject) => {
-      const check = () => {
-        const hit = lines.find(pred);
-        if (!hit) return false;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(hit);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no matching log line in ${ms} ms; stderr: ${stderr}; lines: ${JSON.stringify(lines.slice(-5))}`));
-      }, ms);
-      if (!check()) waiters.add(check);
-    });
-  const listening = await waitFor((l) => l.msg === 'listening');
-  const admin = await waitFor((l) => l.msg === 'admin API listening');
-  const port = Number(String(listening.listen).split(':').pop());
-  const adminText = JSON.stringify(admin);
-  const adminAddr = /127\.0\.0\.1:\d+/.exec(adminText)?.[0];
-  if (!adminAddr) throw new Error(`no admin address in ${adminText}`);
-  return { child, lines, port, admin: adminAddr, waitFor };
-}
-
-function http(method: string, url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /** One GET through the proxy (a new connection each time): the body names the member. */
 async function get(port: number): Promise<string> {
   return (await http('GET', `http://127.0.0.1:${port}/`)).body.trim();
 }
 
-interface MemberStatus {
-  id: string;
-  state: string;
-  active: number;
-}
-
-async function members(r: Running): Promise<MemberStatus[]> {
-  const s = JSON.parse((await http('GET', `http://${r.admin}/status`)).body) as { services: Array<{ members: MemberStatus[] }> };
-  return s.services[0]!.members;
-}
-
-async function until(what: string, ms: number, ok: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await ok()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
+const members = (r: StartedCli) => statusMembers(r.admin);
 
 function config(members: ChildBackend[], extra = ''): string {
   return `workers: 2
@@ -137,12 +34,12 @@ ${members.map((m) => `      - 127.0.0.1:${m.port}`).join('\n')}
 `;
 }
 
-const accessPids = (r: Running) => new Set(r.lines.filter((l) => l.msg === 'access').map((l) => l.pid));
+const accessPids = (r: StartedCli) => new Set(r.lines.filter((l) => l.msg === 'access').map((l) => l.pid));
 
 t.test('both workers serve; a killed member is marked down and connections keep succeeding', async (t) => {
   const a = await backend(t, 'a');
   const b = await backend(t, 'b');
-  const r = await start(t, config([a, b]));
+  const r = await startCli(t, config([a, b]));
   await until('members up', 5_000, async () => (await members(r)).every((m) => m.state === 'up'));
 
   // The kernel spreads connections over the workers; keep going (bounded) until both served.
@@ -164,7 +61,7 @@ t.test('both workers serve; a killed member is marked down and connections keep 
 t.test('admin drain reaches the workers; metrics are summed once; SIGTERM exits 0', async (t) => {
   const a = await backend(t, 'a');
   const b = await backend(t, 'b');
-  const r = await start(t, config([a, b]));
+  const r = await startCli(t, config([a, b]));
   await until('members up', 5_000, async () => (await members(r)).every((m) => m.state === 'up'));
 
   const drain = await http('POST', `http://${r.admin}/services/web/members/127.0.0.1:${a.port}/drain`);
