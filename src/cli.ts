@@ -6,6 +6,7 @@
  */
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { Switchyard } from './balancer.js';
 import { configFromArgs, loadConfigFile } from './config/load.js';
 import type { Config } from './config/types.js';
@@ -57,7 +58,7 @@ function errorText(err: unknown): string {
 
 async function main(argv: string[]): Promise<void> {
   // A cluster worker takes its config from the primary (src/cluster/worker.ts), not from the command line.
-  if (cluster.isWorker) return runWorker(workerLogger());
+  if (cluster.isWorker) return runWorker(logUncaught(createLogger({ level: 'info' })));
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -114,34 +115,18 @@ async function main(argv: string[]): Promise<void> {
   await run(config, values.config);
 }
 
-function workerLogger() {
-  const logger = createLogger({ level: 'info' });
+/** The process keeps serving whatever a bug somewhere throws; it is logged loudly instead. */
+function logUncaught(logger: Logger): Logger {
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
   return logger;
 }
 
-async function run(config: Config, configFile: string | undefined): Promise<void> {
-  const logger = createLogger({ level: config.log.level });
-  if (config.workers > 1) {
-    process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
-    process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-    return runPrimary(config, configFile, logger);
-  }
-  const lb = new Switchyard(config, { configFile, logger });
-  // The process keeps serving whatever a bug somewhere throws; it is logged loudly instead.
-  process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-  try {
-    await lb.start();
-  } catch (err) {
-    logger.fatal({ err }, 'cannot start');
-    await new Promise<void>((resolve) => logger.flush(() => resolve()));
-    process.exit(1);
-  }
+/** SIGHUP reloads; SIGTERM/SIGINT stop (drain) and exit 0; a second stop signal exits at once. */
+function onSignals(logger: Logger, target: { reload(): Promise<unknown>; stop(signal: string): Promise<void> }): void {
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the config');
-    void lb.reload();
+    void target.reload();
   });
   let stopping = false;
   const stop = (signal: string) => {
@@ -150,11 +135,33 @@ async function run(config: Config, configFile: string | undefined): Promise<void
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'stopping');
-    void lb.stop().then(() => process.exit(0));
+    void target.stop(signal).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function run(config: Config, configFile: string | undefined): Promise<void> {
+  const logger = logUncaught(createLogger({ level: config.log.level }));
+  if (config.workers > 1) {
+    onSignals(logger, await runPrimary(config, configFile, logger));
+    return;
+  }
+  const lb = new Switchyard(config, { configFile, logger });
+  try {
+    await lb.start();
+  } catch (err) {
+    logger.fatal({ err }, 'cannot start');
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.exit(1);
+  }
+  onSignals(logger, {
+    reload: () => lb.reload(),
+    stop: (signal) => {
+      logger.info({ signal }, 'stopping');
+      return lb.stop();
+    },
+  });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail(errorText(err)));

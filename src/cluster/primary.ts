@@ -406,8 +406,12 @@ class ClusterControl extends Switchyard {
   }
 }
 
-/** Runs the primary until a signal stops it. */
-export async function runPrimary(config: Config, configFile: string | undefined, logger: Logger): Promise<void> {
+/** Starts the primary and its workers; the caller wires signals to what it returns. */
+export async function runPrimary(
+  config: Config,
+  configFile: string | undefined,
+  logger: Logger,
+): Promise<{ reload(): Promise<unknown>; stop(signal: string): Promise<void> }> {
   // Both must be set before the first fork.
   cluster.schedulingPolicy = SCHEDULING;
   cluster.setupPrimary({ serialization: 'advanced' });
@@ -437,24 +441,13 @@ export async function runPrimary(config: Config, configFile: string | undefined,
   fleet.controlStarted();
   logger.info({ workers: config.workers, scheduling: SCHEDULING === cluster.SCHED_NONE ? 'kernel' : 'round-robin' }, 'workers serving');
 
-  process.on('SIGHUP', () => {
-    logger.info('SIGHUP: reloading the config');
-    void control.reload();
-  });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'stopping: workers close their listeners');
-    void fleet
+  return {
+    reload: () => control.reload(),
+    stop: async (signal) => {
+      logger.info({ signal }, 'stopping: workers close their listeners');
       // 'stopping' (as one process logs it) once no worker takes new connections.
-      .stop(() => logger.info({ signal }, 'stopping'))
-      .then(() => control.stop())
-      .then(() => process.exit(0));
+      await fleet.stop(() => logger.info({ signal }, 'stopping'));
+      await control.stop();
+    },
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
 }
