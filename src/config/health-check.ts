@@ -38,11 +38,11 @@ const ROLES: Partial<Record<HealthCheckType, readonly string[]>> = {
   mysql: ['primary', 'replica'],
 };
 
-/** The resolved check when a service has none: members count as up and are not probed. */
-export function noHealthCheck(): HealthCheckConfig {
+/** A resolved check of `type` with every default; `none` (members count as up and are not probed) when a service has none. */
+export function defaultHealthCheck(type: HealthCheckConfig['type'] = 'none'): HealthCheckConfig {
   const d = defaults.healthCheck;
   return {
-    type: 'none',
+    type,
     interval: d.interval,
     fastInterval: d.fastInterval,
     downInterval: d.downInterval,
@@ -59,7 +59,7 @@ export function noHealthCheck(): HealthCheckConfig {
 }
 
 export function readHealthCheck(c: Checker, path: string, raw: unknown, protocol: Protocol): HealthCheckConfig {
-  const out = noHealthCheck();
+  const out = defaultHealthCheck();
   if (raw === undefined) return out;
   // `healthCheck: http` is short for `healthCheck: { type: http }`.
   const obj = typeof raw === 'string' ? { type: raw } : raw === null ? {} : raw;

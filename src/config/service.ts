@@ -7,7 +7,7 @@ import { formatEndpoint } from '../net/address.js';
 import { isHostname, parseCidr, readListen, readMemberAddress } from './addresses.js';
 import { Checker, Section, isMapping } from './checker.js';
 import { defaults, limits } from './defaults.js';
-import { noHealthCheck, readHealthCheck } from './health-check.js';
+import { defaultHealthCheck, readHealthCheck } from './health-check.js';
 import type { DiscoveryConfig, MemberConfig, OutlierConfig, Protocol, ServiceConfig } from './types.js';
 
 const BALANCE = ['roundrobin', 'leastconn', 'random2', 'maglev', 'first'] as const;
@@ -93,7 +93,7 @@ export function readService(c: Checker, path: string, raw: unknown, index: numbe
     });
   }
 
-  const healthCheck = s.has('healthCheck') ? readHealthCheck(c, s.at('healthCheck'), s.raw('healthCheck'), protocol) : noHealthCheck();
+  const healthCheck = s.has('healthCheck') ? readHealthCheck(c, s.at('healthCheck'), s.raw('healthCheck'), protocol) : defaultHealthCheck();
   const outlier = readOutlier(s);
   const { members, discovery } = readMembers(s);
 

@@ -1,27 +1,11 @@
 /** Running one probe in a test: a health-check config from the defaults, and a bounded run. */
-import { defaults } from '../../src/config/defaults.js';
+import { defaultHealthCheck } from '../../src/config/health-check.js';
 import type { HealthCheckConfig } from '../../src/config/types.js';
 import type { Probe, ProbeResult, ProbeTarget } from '../../src/health/probes/types.js';
 
 /** A resolved health check of `type`, defaults applied, with `overrides` on top. */
 export function checkConfig(type: HealthCheckConfig['type'], overrides: Partial<HealthCheckConfig> = {}): HealthCheckConfig {
-  const d = defaults.healthCheck;
-  return {
-    type,
-    interval: d.interval,
-    fastInterval: d.fastInterval,
-    downInterval: d.downInterval,
-    timeout: d.timeout,
-    rise: d.rise,
-    fall: d.fall,
-    jitter: d.jitter,
-    steps: [],
-    path: d.path,
-    expectStatus: [...d.expectStatus],
-    query: d.query,
-    queryType: d.queryType,
-    ...overrides,
-  };
+  return { ...defaultHealthCheck(type), ...overrides };
 }
 
 export interface ProbeRun extends ProbeResult {

@@ -2,6 +2,7 @@
  * A resolved ServiceConfig for tests, with defaults sized for loopback tests
  * (short timeouts, no health checks), and a pool of 'up' members built from it.
  */
+import { defaultHealthCheck } from '../../src/config/health-check.js';
 import type { MemberConfig, ServiceConfig } from '../../src/config/types.js';
 import { formatEndpoint, type Endpoint } from '../../src/net/address.js';
 import { Member } from '../../src/pool/member.js';
@@ -49,21 +50,7 @@ export function serviceConfig(overrides: Partial<ServiceConfig> = {}): ServiceCo
     firstByteTimeout: 0,
     replayOnSilence: false,
     replayBufferSize: 64 * 1024,
-    healthCheck: {
-      type: 'none',
-      interval: 1000,
-      fastInterval: 250,
-      downInterval: 2000,
-      timeout: 500,
-      rise: 2,
-      fall: 2,
-      jitter: 0,
-      steps: [],
-      path: '/',
-      expectStatus: [200],
-      query: 'example.com',
-      queryType: 'A',
-    },
+    healthCheck: { ...defaultHealthCheck(), jitter: 0 },
     outlier: { consecutiveFailures: 0, ejectTime: 10_000, maxEjectTime: 300_000, maxEjectedPercent: 50 },
     members: [],
     maxSessions: 1000,

@@ -5,7 +5,9 @@
  */
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { defaultHealthCheck } from '../../src/config/health-check.js';
 import type { MemberConfig, ServiceConfig } from '../../src/config/types.js';
+import { serviceConfig as baseConfig } from '../helpers/service-config.js';
 import { parseEndpoint } from '../../src/net/address.js';
 import { Member } from '../../src/pool/member.js';
 import { Pool } from '../../src/pool/pool.js';
@@ -18,52 +20,7 @@ export function memberConfig(address: string, extra: Partial<MemberConfig> = {})
 }
 
 export function serviceConfig(name: string, members: MemberConfig[], extra: Partial<ServiceConfig> = {}): ServiceConfig {
-  return {
-    name,
-    protocol: 'tcp',
-    listen: { host: '127.0.0.1', port: 0 },
-    balance: 'roundrobin',
-    hashKey: 'sourceIp',
-    connectTimeout: 2000,
-    idleTimeout: 3_600_000,
-    retries: 2,
-    maxConnections: 10_000,
-    sendProxyProtocol: 'off',
-    acceptProxyProtocol: false,
-    allow: [],
-    deny: [],
-    onMemberDown: 'close',
-    drainTimeout: 30_000,
-    slowStart: 0,
-    failback: 'auto',
-    onFailback: 'keep',
-    allBackups: false,
-    panic: false,
-    firstByteTimeout: 0,
-    replayOnSilence: false,
-    replayBufferSize: 65536,
-    healthCheck: {
-      type: 'tcp',
-      interval: 1000,
-      fastInterval: 250,
-      downInterval: 2000,
-      timeout: 500,
-      rise: 2,
-      fall: 2,
-      jitter: 0.1,
-      steps: [],
-      path: '/',
-      expectStatus: [200],
-      query: '.',
-      queryType: 'NS',
-    },
-    outlier: { consecutiveFailures: 5, ejectTime: 30_000, maxEjectTime: 300_000, maxEjectedPercent: 50 },
-    members,
-    maxSessions: 10_000,
-    responsesPerSession: 0,
-    replyTimeout: 0,
-    ...extra,
-  };
+  return baseConfig({ name, members, balance: 'roundrobin', healthCheck: defaultHealthCheck('tcp'), ...extra });
 }
 
 export class FakeListener extends EventEmitter<ListenerEvents> implements Listener {
