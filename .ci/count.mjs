@@ -1,23 +1,44 @@
 // Reads raw TAP on stdin (tap -R tap), echoes it, and ends with the plain
-// `N passed, N failed` line the CI reads; exits non-zero on any failure.
+// `N passed, N failed` line the CI reads, counting every assertion at every
+// depth (a subtest's own result line carries a time, a leaf assertion none).
+// Exits non-zero on any failure.
 import { Parser } from 'tap-parser';
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
-const parser = new Parser({ flat: true });
-parser.on('assert', (a) => {
-  if (a.skip || a.todo) skipped++;
-  else if (a.ok) passed++;
-  else {
+
+/** Watches one parser (a file or subtest); `state.fails` counts failures within it, nested ones included. */
+function watch(parser, parent, path) {
+  const state = { parent, fails: 0, lastChild: undefined };
+  const fail = (name) => {
     failed++;
-    failures.push(a.fullname || a.name);
-  }
-});
+    failures.push(name);
+    for (let s = state; s; s = s.parent) s.fails++;
+  };
+  parser.on('child', (child) => {
+    state.lastChild = watch(child, state, [...path, child.name]);
+  });
+  parser.on('assert', (a) => {
+    const name = [...path, a.name].join(' > ');
+    if (a.time) {
+      // A subtest that crashed or timed out fails without a failing assertion of its own.
+      if (!a.ok && !a.skip && !a.todo && !(state.lastChild?.fails > 0)) fail(name);
+      return;
+    }
+    if (a.skip || a.todo) skipped++;
+    else if (a.ok) passed++;
+    else fail(name);
+  });
+  return state;
+}
+
+const parser = new Parser();
+watch(parser, undefined, []);
 parser.on('complete', (res) => {
   if (failures.length) console.log(`\nFailed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
-  if (!res.ok && failed === 0) failed = 1; // a bailout or a crashed file with no failing assert
+  if (!res.ok && failed === 0) failed = 1; // a bailout or a runner error with no failing assertion
   console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exitCode = failed > 0 ? 1 : 0;
 });

@@ -48,7 +48,7 @@ services:
     const detection = ev.at - killedAt;
     for (const f of failed) t.comment(`failed at ${(f.at - killedAt).toFixed(1)}ms: ${f.error}`);
     t.comment(`detection ${detection.toFixed(0)}ms by ${ev.cause.source} (${ev.cause.detail}); ${results.length} connections, ${failed.length} failed`);
-    t.ok(results.length > 200, 'the load ran');
+    t.ok(results.length > 100, `the load ran (${results.length} connections)`);
     t.ok(detection <= fall * interval + 50, `marked down within fall × interval (${detection.toFixed(0)}ms)`);
     if (replayOnSilence) {
       t.same(failed, [], 'no client connection failed');
