@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: starts backends, the balancer (and, with --compare, HAProxy
- * and NGINX) and the load generators itself; runs the scenarios asked for;
+ * `npm run bench`: starts backends, the balancer (and, with --compare, HAProxy,
+ * NGINX, a plain Node proxy) and the load generators itself; runs the scenarios asked for;
  * prints a markdown table on stdout and writes JSON, markdown and SVG
  * timelines to bench/results/.
  */

@@ -18,8 +18,12 @@ const SUMMARY: [scenario: string, figurePrefix: string][] = [
   ['idle-connections', 'resident memory per idle proxied connection'],
   ['switchover-kill', 'failed operations'],
   ['switchover-kill', 'detection'],
+  ['switchover-kill', 'time to reroute'],
   ['switchover-hang', 'failed operations'],
   ['switchover-hang', 'detection'],
+  ['switchover-hang', 'time to reroute'],
+  ['failback', 'restart → first operation'],
+  ['udp-switchover', 'failed operations'],
 ];
 
 function cell(f: Figure, column: string, withRatio: boolean): string {
@@ -91,7 +95,7 @@ export function summaryTable(reports: ScenarioReport[], columns: string[]): stri
   for (const [scenario, prefix] of SUMMARY) {
     const r = reports.find((x) => x.name === scenario);
     const f = r?.figures.find((x) => x.name.startsWith(prefix));
-    if (f) rows.push(row(f, columns, scenario.startsWith('switchover') ? `${scenario}: ${f.name}` : f.name));
+    if (f) rows.push(row(f, columns, /switchover|failback/.test(scenario) ? `${scenario}: ${f.name}` : f.name));
   }
   return rows.length ? [...header(columns), ...rows] : [];
 }
