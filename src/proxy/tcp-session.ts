@@ -117,9 +117,9 @@ export class TcpSession implements Attachment {
 
   #clientIp: string;
   #clientPort: number;
-  /** Where the client connected to: the outgoing PROXY header's destination. */
-  #localIp: string;
-  #localPort: number;
+  /** Where the client connected to: the outgoing PROXY header's destination (read only when one is sent: getsockname costs a syscall). */
+  #localIp: string | undefined;
+  #localPort = 0;
 
   #member: Member | undefined;
   #upstream: Socket | undefined;
@@ -167,8 +167,6 @@ export class TcpSession implements Attachment {
     this.#client = client;
     this.#clientIp = unmapIPv4(client.remoteAddress ?? '');
     this.#clientPort = client.remotePort ?? 0;
-    this.#localIp = unmapIPv4(client.localAddress ?? '');
-    this.#localPort = client.localPort ?? 0;
   }
 
   /** The member serving the connection now, if any. */
@@ -437,6 +435,10 @@ export class TcpSession implements Attachment {
   }
 
   #buildProxyHeader(): Buffer {
+    if (this.#localIp === undefined) {
+      this.#localIp = unmapIPv4(this.#client.localAddress ?? '');
+      this.#localPort = this.#client.localPort ?? 0;
+    }
     const conn =
       this.#clientIp === '' || this.#localIp === ''
         ? undefined
