@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the servers the protocol health-check tests start themselves
-# (test/helpers/servers.ts): redis-server, postgresql, mariadb-server, dnsmasq.
+# (test/helpers/servers.ts): redis-server, postgresql, mariadb-server, dnsmasq;
+# and HAProxy and NGINX (with its stream module), whose generated bench configs
+# the bench tests check with `haproxy -c` and `nginx -t`.
 # The tests run their own instances on free loopback ports, so the distro's
 # services are not wanted: they are kept from starting during the install, and
 # any that start anyway are stopped by their pid files. Safe to run again:
 # nothing is installed or stopped when everything is already in place.
 set -euo pipefail
 
-packages=(redis-server postgresql mariadb-server dnsmasq)
+packages=(redis-server postgresql mariadb-server dnsmasq haproxy nginx-light libnginx-mod-stream)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -23,7 +25,7 @@ done
 
 # The distro services' pid files, as Debian and Ubuntu configure them (globbed at each call).
 live_pids() {
-  for f in /run/redis/redis-server.pid /run/postgresql/*.pid /run/mysqld/mysqld.pid /run/dnsmasq/dnsmasq.pid; do
+  for f in /run/redis/redis-server.pid /run/postgresql/*.pid /run/mysqld/mysqld.pid /run/dnsmasq/dnsmasq.pid /run/haproxy.pid /run/nginx.pid; do
     [ -f "$f" ] || continue
     pid=$(as_root cat "$f" 2>/dev/null || true)
     if [ -n "$pid" ] && as_root kill -0 "$pid" 2>/dev/null; then echo "$pid $f"; fi
