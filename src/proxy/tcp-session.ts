@@ -80,6 +80,10 @@ const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS'
 
 function noop(): void {}
 
+/** The session a client or member socket belongs to, for the shared listeners. */
+const SESSION = Symbol('switchyard.tcpSession');
+type Owned = Socket & { [SESSION]?: TcpSession };
+
 /** A connect failure as passive health names it. */
 function classify(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -109,6 +113,71 @@ interface Attempt {
 }
 
 export class TcpSession implements Attachment {
+  /**
+   * Socket listeners shared by every session (one function per event, not a closure per
+   * connection): each finds its session on the socket.
+   */
+  static readonly #on = {
+    headerData(this: Owned, chunk: Buffer): void {
+      this[SESSION]!.#onHeaderData(chunk);
+    },
+    headerEnd(this: Owned): void {
+      this[SESSION]!.#onHeaderEnd();
+    },
+    attemptConnect(this: Owned): void {
+      this[SESSION]!.#onAttemptConnect();
+    },
+    attemptError(this: Owned, err: NodeJS.ErrnoException): void {
+      this[SESSION]!.#onAttemptError(err);
+    },
+    clientData(this: Owned, chunk: Buffer): void {
+      this[SESSION]!.#onClientData(chunk);
+    },
+    memberData(this: Owned, chunk: Buffer): void {
+      this[SESSION]!.#onMemberData(chunk);
+    },
+    upstreamDrain(this: Owned): void {
+      this[SESSION]!.#onUpstreamDrain();
+    },
+    clientDrain(this: Owned): void {
+      this[SESSION]!.#onClientDrain();
+    },
+    clientEnd(this: Owned): void {
+      this[SESSION]!.#onClientEnd();
+    },
+    memberEnd(this: Owned): void {
+      this[SESSION]!.#onMemberEnd();
+    },
+    clientClose(this: Owned): void {
+      this[SESSION]!.#onClientClose();
+    },
+    upstreamClose(this: Owned): void {
+      this[SESSION]!.#onUpstreamClose();
+    },
+    clientError(this: Owned, err: NodeJS.ErrnoException): void {
+      this[SESSION]!.#onClientError(err);
+    },
+    upstreamError(this: Owned, err: NodeJS.ErrnoException): void {
+      this[SESSION]!.#onUpstreamError(err);
+    },
+  };
+
+  /** Timer callbacks shared by every session; the session comes as the timer's argument. */
+  static readonly #timer = {
+    headerTimeout(session: TcpSession): void {
+      session.#onHeaderTimeout();
+    },
+    attemptTimeout(session: TcpSession): void {
+      session.#onAttemptTimeout();
+    },
+    idle(session: TcpSession): void {
+      session.#onIdleTimer();
+    },
+    silent(session: TcpSession): void {
+      session.#onSilent();
+    },
+  };
+
   readonly #owner: SessionOwner;
   readonly #config: ServiceConfig;
   readonly #client: Socket;
@@ -165,6 +234,7 @@ export class TcpSession implements Attachment {
     this.#owner = owner;
     this.#config = config;
     this.#client = client;
+    (client as Owned)[SESSION] = this;
     this.#clientIp = unmapIPv4(client.remoteAddress ?? '');
     this.#clientPort = client.remotePort ?? 0;
   }
@@ -176,19 +246,19 @@ export class TcpSession implements Attachment {
 
   start(opts: SessionOptions): void {
     const c = this.#client;
-    c.on('error', this.#onClientError);
-    c.on('close', this.#onClientClose);
-    c.on('drain', this.#onClientDrain);
+    c.on('error', TcpSession.#on.clientError);
+    c.on('close', TcpSession.#on.clientClose);
+    c.on('drain', TcpSession.#on.clientDrain);
     if (this.#config.acceptProxyProtocol) {
       this.#phase = HEADER;
-      c.on('data', this.#onHeaderData);
-      c.on('end', this.#onHeaderEnd);
-      this.#headerTimer = setTimeout(this.#onHeaderTimeout, opts.proxyHeaderTimeout);
+      c.on('data', TcpSession.#on.headerData);
+      c.on('end', TcpSession.#on.headerEnd);
+      this.#headerTimer = setTimeout(TcpSession.#timer.headerTimeout, opts.proxyHeaderTimeout, this);
       c.resume();
       return;
     }
-    c.on('data', this.#onClientData);
-    c.on('end', this.#onClientEnd);
+    c.on('data', TcpSession.#on.clientData);
+    c.on('end', TcpSession.#on.clientEnd);
     this.#route();
   }
 
@@ -201,7 +271,7 @@ export class TcpSession implements Attachment {
 
   // ── header ────────────────────────────────────────────────────────────────
 
-  #onHeaderData = (chunk: Buffer): void => {
+  #onHeaderData(chunk: Buffer): void {
     const buf = this.#headerBuf === undefined ? chunk : Buffer.concat([this.#headerBuf, chunk]);
     let result;
     try {
@@ -225,24 +295,24 @@ export class TcpSession implements Attachment {
       this.#localPort = h.destination.port;
     }
     const c = this.#client;
-    c.off('data', this.#onHeaderData);
-    c.off('end', this.#onHeaderEnd);
-    c.on('data', this.#onClientData);
-    c.on('end', this.#onClientEnd);
+    c.off('data', TcpSession.#on.headerData);
+    c.off('end', TcpSession.#on.headerEnd);
+    c.on('data', TcpSession.#on.clientData);
+    c.on('end', TcpSession.#on.clientEnd);
     this.#phase = CONNECTING;
     if (result.length < buf.length) this.#hold(buf.subarray(result.length));
     this.#route();
-  };
+  }
 
-  #onHeaderEnd = (): void => {
+  #onHeaderEnd(): void {
     if (this.#headerBuf === undefined) this.#end('client-closed');
     else this.#end('proxy-header', 'the client closed before its PROXY header was complete');
-  };
+  }
 
-  #onHeaderTimeout = (): void => {
+  #onHeaderTimeout(): void {
     this.#headerTimer = undefined;
     this.#end('proxy-header', 'no complete PROXY header in time');
-  };
+  }
 
   // ── connecting ────────────────────────────────────────────────────────────
 
@@ -286,19 +356,20 @@ export class TcpSession implements Attachment {
       this.#failed(member, reroute, startedAt, LOCAL_ERRORS.has(code) ? undefined : 'invalid', (err as Error).message);
       return;
     }
+    (socket as Owned)[SESSION] = this;
     const timeout = this.#config.connectTimeout;
     this.#attempt = {
       socket,
       member,
       startedAt,
-      timer: timeout > 0 ? setTimeout(this.#onAttemptTimeout, timeout) : undefined,
+      timer: timeout > 0 ? setTimeout(TcpSession.#timer.attemptTimeout, timeout, this) : undefined,
       reroute,
     };
-    socket.once('connect', this.#onAttemptConnect);
-    socket.on('error', this.#onAttemptError);
+    socket.once('connect', TcpSession.#on.attemptConnect);
+    socket.on('error', TcpSession.#on.attemptError);
   }
 
-  #onAttemptConnect = (): void => {
+  #onAttemptConnect(): void {
     const a = this.#attempt!;
     clearTimeout(a.timer);
     a.timer = undefined;
@@ -306,19 +377,19 @@ export class TcpSession implements Attachment {
     // A subscriber may have ended the session meanwhile; the attempt was then dropped with it.
     if (this.#attempt !== a) return;
     this.#attempt = undefined;
-    a.socket.off('error', this.#onAttemptError);
+    a.socket.off('error', TcpSession.#on.attemptError);
     if (a.reroute) this.#switchTo(a.socket, a.member);
     else this.#open(a.socket, a.member);
-  };
+  }
 
-  #onAttemptError = (err: NodeJS.ErrnoException): void => {
+  #onAttemptError(err: NodeJS.ErrnoException): void {
     this.#attemptFailed(LOCAL_ERRORS.has(err.code ?? '') ? undefined : classify(err), err.message);
-  };
+  }
 
-  #onAttemptTimeout = (): void => {
+  #onAttemptTimeout(): void {
     this.#attempt!.timer = undefined;
     this.#attemptFailed('timeout', `connecting timed out after ${this.#config.connectTimeout}ms`);
-  };
+  }
 
   #attemptFailed(error: string | undefined, text: string): void {
     const a = this.#abortAttempt()!;
@@ -348,8 +419,8 @@ export class TcpSession implements Attachment {
     if (a === undefined) return undefined;
     this.#attempt = undefined;
     clearTimeout(a.timer);
-    a.socket.off('connect', this.#onAttemptConnect);
-    a.socket.off('error', this.#onAttemptError);
+    a.socket.off('connect', TcpSession.#on.attemptConnect);
+    a.socket.off('error', TcpSession.#on.attemptError);
     a.socket.on('error', noop);
     a.socket.destroy();
     a.member.active--;
@@ -369,7 +440,7 @@ export class TcpSession implements Attachment {
       this.#movingFrom = undefined;
     }
     this.#lastActivity = performance.now();
-    if (cfg.idleTimeout > 0) this.#idleTimer = setTimeout(this.#onIdleTimer, cfg.idleTimeout);
+    if (cfg.idleTimeout > 0) this.#idleTimer = setTimeout(TcpSession.#timer.idle, cfg.idleTimeout, this);
     const replay = cfg.replayOnSilence && cfg.firstByteTimeout > 0 && this.#heldBytes <= cfg.replayBufferSize;
     this.#sendHeld(socket, member);
     if (!replay) this.#dropHeld();
@@ -384,11 +455,11 @@ export class TcpSession implements Attachment {
     this.#upstream = socket;
     this.#upstreamClosed = false;
     member.attachments.add(this);
-    socket.on('data', this.#onMemberData);
-    socket.on('end', this.#onMemberEnd);
-    socket.on('close', this.#onUpstreamClose);
-    socket.on('error', this.#onUpstreamError);
-    socket.on('drain', this.#onUpstreamDrain);
+    socket.on('data', TcpSession.#on.memberData);
+    socket.on('end', TcpSession.#on.memberEnd);
+    socket.on('close', TcpSession.#on.upstreamClose);
+    socket.on('error', TcpSession.#on.upstreamError);
+    socket.on('drain', TcpSession.#on.upstreamDrain);
   }
 
   /** Lets go of the current member's socket (reroute, end) without touching the client. */
@@ -396,11 +467,11 @@ export class TcpSession implements Attachment {
     const socket = this.#upstream;
     const member = this.#member;
     if (socket !== undefined) {
-      socket.off('data', this.#onMemberData);
-      socket.off('end', this.#onMemberEnd);
-      socket.off('close', this.#onUpstreamClose);
-      socket.off('drain', this.#onUpstreamDrain);
-      socket.off('error', this.#onUpstreamError);
+      socket.off('data', TcpSession.#on.memberData);
+      socket.off('end', TcpSession.#on.memberEnd);
+      socket.off('close', TcpSession.#on.upstreamClose);
+      socket.off('drain', TcpSession.#on.upstreamDrain);
+      socket.off('error', TcpSession.#on.upstreamError);
       socket.on('error', noop);
       socket.destroy();
       this.#upstream = undefined;
@@ -449,7 +520,7 @@ export class TcpSession implements Attachment {
     return this.#config.sendProxyProtocol === 'v1' ? buildProxyV1(conn) : buildProxyV2(conn);
   }
 
-  #onClientData = (chunk: Buffer): void => {
+  #onClientData(chunk: Buffer): void {
     this.#lastActivity = performance.now();
     const up = this.#upstream;
     if (up === undefined) {
@@ -462,50 +533,50 @@ export class TcpSession implements Attachment {
     this.#member!.bytesIn += n;
     if (!this.#answered) this.#beforeAnswer(chunk);
     if (!up.write(chunk)) this.#client.pause();
-  };
+  }
 
-  #onMemberData = (chunk: Buffer): void => {
+  #onMemberData(chunk: Buffer): void {
     this.#lastActivity = performance.now();
     if (!this.#answered) this.#onAnswer();
     const n = chunk.length;
     this.#bytesOut += n;
     this.#member!.bytesOut += n;
     if (!this.#client.write(chunk)) this.#upstream!.pause();
-  };
+  }
 
-  #onUpstreamDrain = (): void => {
+  #onUpstreamDrain(): void {
     this.#client.resume();
-  };
+  }
 
-  #onClientDrain = (): void => {
+  #onClientDrain(): void {
     this.#upstream?.resume();
-  };
+  }
 
-  #onClientEnd = (): void => {
+  #onClientEnd(): void {
     this.#clientEnded = true;
     this.#firstEnd ??= 'client';
     // While connecting, the FIN follows the held bytes once a member connects.
     this.#upstream?.end();
-  };
+  }
 
-  #onMemberEnd = (): void => {
+  #onMemberEnd(): void {
     if (this.#moveAway('closed', 'the member closed before answering')) return;
     this.#memberEnded = true;
     this.#firstEnd ??= 'member';
     if (!this.#answered) this.#onAnswer();
     this.#client.end();
-  };
+  }
 
-  #onClientClose = (): void => {
+  #onClientClose(): void {
     this.#clientClosed = true;
     this.#closed();
-  };
+  }
 
-  #onUpstreamClose = (): void => {
+  #onUpstreamClose(): void {
     if (this.#moveAway('closed', 'the member closed before answering')) return;
     this.#upstreamClosed = true;
     this.#closed();
-  };
+  }
 
   /** Both sockets closed after both FINs: a clean end. A socket closing otherwise ends it all. */
   #closed(): void {
@@ -515,28 +586,28 @@ export class TcpSession implements Attachment {
     else if (this.#clientClosed && this.#upstreamClosed) this.#end(reason);
   }
 
-  #onClientError = (err: NodeJS.ErrnoException): void => {
+  #onClientError(err: NodeJS.ErrnoException): void {
     this.#end(err.code !== undefined && PEER_GONE.has(err.code) ? 'client-closed' : 'error', `client: ${err.message}`);
-  };
+  }
 
-  #onUpstreamError = (err: NodeJS.ErrnoException): void => {
+  #onUpstreamError(err: NodeJS.ErrnoException): void {
     if (this.#moveAway(classify(err), `member: ${err.message}`)) return;
     this.#end(err.code !== undefined && PEER_GONE.has(err.code) ? 'member-closed' : 'error', `member: ${err.message}`);
-  };
+  }
 
-  #onIdleTimer = (): void => {
+  #onIdleTimer(): void {
     const idle = performance.now() - this.#lastActivity;
     const limit = this.#config.idleTimeout;
     if (idle >= limit) this.#end('idle-timeout');
-    else this.#idleTimer = setTimeout(this.#onIdleTimer, limit - idle);
-  };
+    else this.#idleTimer = setTimeout(TcpSession.#timer.idle, limit - idle, this);
+  }
 
   // ── silence and replay ────────────────────────────────────────────────────
 
   #watchSilence(): void {
     this.#answered = false;
     this.#silentFrom = performance.now();
-    this.#silentTimer = setTimeout(this.#onSilent, this.#config.firstByteTimeout);
+    this.#silentTimer = setTimeout(TcpSession.#timer.silent, this.#config.firstByteTimeout, this);
   }
 
   /** Client bytes while the member has not answered: restart the clock once, copy for replay. */
@@ -565,7 +636,7 @@ export class TcpSession implements Attachment {
     this.#abortAttempt();
   }
 
-  #onSilent = (): void => {
+  #onSilent(): void {
     this.#silentTimer = undefined;
     const member = this.#member!;
     const waited = performance.now() - this.#silentFrom;
@@ -575,7 +646,7 @@ export class TcpSession implements Attachment {
     if (next === undefined) return;
     this.#rerouteAttempts = 0;
     this.#connect(next, true);
-  };
+  }
 
   /**
    * The member failed before saying anything while every client byte is still kept
