@@ -195,7 +195,8 @@ export class TcpSession implements Attachment {
   #attempt: Attempt | undefined;
   /** The last member a (non-reroute) connect went to: the record's member when none accepted. */
   #lastTried: Member | undefined;
-  readonly #tried = new Set<Member>();
+  /** Members tried already, excluded from the next pick: a Set only once a second one is tried (most connections try one). */
+  #tried: Member | Set<Member> | undefined;
   #attempts = 0;
   #rerouteAttempts = 0;
   #reroutes = 0;
@@ -205,7 +206,7 @@ export class TcpSession implements Attachment {
   #proxyHeader: Buffer | undefined;
 
   /** Client bytes received before a member connected, then (replayOnSilence) until it answers. */
-  #held: Buffer[] = [];
+  #held: Buffer[] | undefined;
   #heldBytes = 0;
   /** Still copying client bytes for a replay. */
   #recording = false;
@@ -327,11 +328,16 @@ export class TcpSession implements Attachment {
   }
 
   #pick(): Member | undefined {
-    return this.#owner.pool.pick({ clientIp: this.#clientIp, clientPort: this.#clientPort, exclude: this.#tried });
+    const t = this.#tried;
+    const exclude = t === undefined || t instanceof Set ? t : (this.#tried = new Set([t]));
+    return this.#owner.pool.pick({ clientIp: this.#clientIp, clientPort: this.#clientPort, exclude });
   }
 
   #connect(member: Member, reroute: boolean): void {
-    this.#tried.add(member);
+    const t = this.#tried;
+    if (t === undefined) this.#tried = member;
+    else if (t instanceof Set) t.add(member);
+    else if (t !== member) this.#tried = new Set([t, member]);
     if (reroute) this.#rerouteAttempts++;
     else {
       this.#attempts++;
@@ -484,23 +490,23 @@ export class TcpSession implements Attachment {
 
   /** The outgoing PROXY header, then the held client bytes, in one write. */
   #sendHeld(socket: Socket, member: Member): void {
-    if (this.#proxyHeader === undefined && this.#held.length === 0) return;
+    if (this.#proxyHeader === undefined && this.#held === undefined) return;
     socket.cork();
     if (this.#proxyHeader !== undefined) socket.write(this.#proxyHeader);
-    for (const chunk of this.#held) socket.write(chunk);
+    if (this.#held !== undefined) for (const chunk of this.#held) socket.write(chunk);
     socket.uncork();
     member.bytesIn += this.#heldBytes;
     if (this.#heldBytes > 0) this.#clientSpoke = true;
   }
 
   #dropHeld(): void {
-    this.#held = [];
+    this.#held = undefined;
     this.#heldBytes = 0;
     this.#recording = false;
   }
 
   #hold(chunk: Buffer): void {
-    this.#held.push(chunk);
+    (this.#held ??= []).push(chunk);
     this.#heldBytes += chunk.length;
     this.#bytesIn += chunk.length;
   }
@@ -623,7 +629,7 @@ export class TcpSession implements Attachment {
       this.#abortAttempt();
       return;
     }
-    this.#held.push(chunk);
+    (this.#held ??= []).push(chunk);
     this.#heldBytes += chunk.length;
   }
 
