@@ -3,7 +3,7 @@
 // through both workers. No client connection fails (replayOnSilence), and
 // /status shows the member down within the same bounds as one process.
 import t from 'tap';
-import { startChildBackend } from '../helpers/child-backend.js';
+import { childBackends } from '../helpers/child-backend.js';
 import { steadyLoad } from '../helpers/balancer.js';
 import { startCli, statusMembers, until } from '../helpers/cli.js';
 
@@ -21,9 +21,7 @@ const faults = {
 
 for (const [name, fault] of Object.entries(faults)) {
   t.test(`${name} a member under a steady load through two workers`, async (t) => {
-    const a = await startChildBackend('a');
-    const b = await startChildBackend('b');
-    t.teardown(() => Promise.all([a.kill(), b.kill()]));
+    const [a, b] = await childBackends(t, 'a', 'b');
     const r = await startCli(
       t,
       `workers: 2
@@ -46,6 +44,7 @@ services:
     const load = steadyLoad(r.port, 5);
     await new Promise((res) => setTimeout(res, 500));
     const faultAt = Date.now();
+    const faultAtPerf = performance.now();
     await fault.act(a);
     await until(`member down in /status`, 5_000, async () => (await stateOfA()) === 'down');
     const detection = Date.now() - faultAt;
@@ -58,6 +57,7 @@ services:
     t.comment(`${name}: detection ${detection}ms; ${results.length} connections, ${failed.length} failed, slowest ${slowest.toFixed(0)}ms`);
     t.ok(results.length > 150, 'the load ran');
     t.ok(detection <= fault.bound, `down in /status within ${fault.bound}ms (${detection}ms)`);
+    for (const f of failed) t.comment(`failed: ${f.error} after ${f.ms.toFixed(0)}ms, ${(f.at - faultAtPerf).toFixed(0)}ms from the fault`);
     t.same(failed, [], 'no client connection failed');
   });
 }

@@ -1,17 +1,11 @@
 // `workers: 2` end to end: a real primary (node dist/cli.js -c FILE) with two workers,
 // members as child processes; everything read back through the proxy, the access log and the admin API.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { once } from 'node:events';
-import { startChildBackend, type ChildBackend } from '../helpers/child-backend.js';
+import { childBackends, type ChildBackend } from '../helpers/child-backend.js';
 import { http, startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
 
 t.setTimeout(90_000);
-
-async function backend(t: Test, name: string): Promise<ChildBackend> {
-  const b = await startChildBackend(name);
-  t.teardown(() => b.kill());
-  return b;
-}
 
 /** One GET through the proxy (a new connection each time): the body names the member. */
 async function get(port: number): Promise<string> {
@@ -37,8 +31,7 @@ ${members.map((m) => `      - 127.0.0.1:${m.port}`).join('\n')}
 const accessPids = (r: StartedCli) => new Set(r.lines.filter((l) => l.msg === 'access').map((l) => l.pid));
 
 t.test('both workers serve; a killed member is marked down and connections keep succeeding', async (t) => {
-  const a = await backend(t, 'a');
-  const b = await backend(t, 'b');
+  const [a, b] = await childBackends(t, 'a', 'b');
   const r = await startCli(t, config([a, b]));
   await until('members up', 5_000, async () => (await members(r)).every((m) => m.state === 'up'));
 
@@ -59,8 +52,7 @@ t.test('both workers serve; a killed member is marked down and connections keep 
 });
 
 t.test('admin drain reaches the workers; metrics are summed once; SIGTERM exits 0', async (t) => {
-  const a = await backend(t, 'a');
-  const b = await backend(t, 'b');
+  const [a, b] = await childBackends(t, 'a', 'b');
   const r = await startCli(t, config([a, b]));
   await until('members up', 5_000, async () => (await members(r)).every((m) => m.state === 'up'));
 

@@ -2,7 +2,7 @@
 // primaries take traffic back when they return (with the slow-start ramp in
 // the split), admin drain/disable/enable, and refusal or panic when all are down.
 import t from 'tap';
-import { startChildBackend } from '../helpers/child-backend.js';
+import { childBackends, startChildBackend } from '../helpers/child-backend.js';
 import { exchange, startBalancer, waitFor, waitForState } from '../helpers/balancer.js';
 
 t.setTimeout(60_000);
@@ -21,11 +21,7 @@ async function split(port: number, n: number, backends: Array<{ name: string; ac
 }
 
 t.test('backups take over when every primary dies; primaries take back with a slow-start ramp', async (t) => {
-  const p1 = await startChildBackend('p1');
-  const p2 = await startChildBackend('p2');
-  const b1 = await startChildBackend('b1');
-  const b2 = await startChildBackend('b2');
-  t.teardown(() => Promise.all([p1, p2, b1, b2].map((b) => b.kill())));
+  const [p1, p2, b1, b2] = await childBackends(t, 'p1', 'p2', 'b1', 'b2');
   const lb = await startBalancer(
     t,
     `
@@ -77,9 +73,7 @@ services:
 });
 
 t.test('slow start shows in the split: a recovered member takes a small share that grows', async (t) => {
-  const a = await startChildBackend('a');
-  const b = await startChildBackend('b');
-  t.teardown(() => Promise.all([a.kill(), b.kill()]));
+  const [a, b] = await childBackends(t, 'a', 'b');
   const lb = await startBalancer(
     t,
     `
@@ -121,9 +115,7 @@ services:
 });
 
 t.test('admin drain, disable and enable; all members down → refused at once and counted; panic spreads anyway', async (t) => {
-  const a = await startChildBackend('a');
-  const b = await startChildBackend('b');
-  t.teardown(() => Promise.all([a.kill(), b.kill()]));
+  const [a, b] = await childBackends(t, 'a', 'b');
   const lb = await startBalancer(
     t,
     `

@@ -4,7 +4,7 @@
 // closed at that moment; with replayOnSilence no client fails.
 import t from 'tap';
 import { connect } from 'node:net';
-import { startChildBackend } from '../helpers/child-backend.js';
+import { childBackends } from '../helpers/child-backend.js';
 import { startBalancer, steadyLoad, waitForState } from '../helpers/balancer.js';
 
 t.setTimeout(60_000);
@@ -24,9 +24,7 @@ function timing(check: string): string {
 
 for (const [kind, check] of Object.entries(checks)) {
   t.test(`${kind} check marks a hung member down; its stalled clients are closed then`, async (t) => {
-    const a = await startChildBackend('a');
-    const b = await startChildBackend('b');
-    t.teardown(() => Promise.all([a.kill(), b.kill()]));
+    const [a, b] = await childBackends(t, 'a', 'b');
     const lb = await startBalancer(
       t,
       `
@@ -63,9 +61,7 @@ services:
 }
 
 t.test('replayOnSilence: a hung member costs clients a delay, not a failure', async (t) => {
-  const a = await startChildBackend('a');
-  const b = await startChildBackend('b');
-  t.teardown(() => Promise.all([a.kill(), b.kill()]));
+  const [a, b] = await childBackends(t, 'a', 'b');
   const lb = await startBalancer(
     t,
     `

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
 
 const script = fileURLToPath(new URL('../fixtures/backend-server.mjs', import.meta.url));
 
@@ -52,4 +53,11 @@ export async function startChildBackend(name: string, port = 0): Promise<ChildBa
     resume: () => child.kill('SIGCONT'),
   };
   return backend;
+}
+
+/** Starts one child backend per name, each killed by its PID at the test's teardown. */
+export async function childBackends(t: Test, ...names: string[]): Promise<ChildBackend[]> {
+  const backends = await Promise.all(names.map((n) => startChildBackend(n)));
+  t.teardown(() => Promise.all(backends.map((b) => b.kill())));
+  return backends;
 }
