@@ -661,8 +661,10 @@ export class TcpSession implements Attachment {
    */
   #moveAway(error: string, text: string): boolean {
     if (this.#phase !== OPEN || !this.#recording || this.#answered) return false;
-    const next = this.#pick();
-    if (next === undefined) return false;
+    // A move begun on silence may already be connecting: it takes the connection over.
+    const moving = this.#attempt?.reroute === true ? this.#attempt : undefined;
+    const next = moving === undefined ? this.#pick() : undefined;
+    if (moving === undefined && next === undefined) return false;
     const from = this.#member!;
     this.#lastError = `${from.id}: ${text}`;
     this.#owner.connectResult({ member: from, ok: false, error, durationMs: performance.now() - this.#silentFrom });
@@ -670,14 +672,14 @@ export class TcpSession implements Attachment {
     clearTimeout(this.#silentTimer);
     clearTimeout(this.#idleTimer);
     this.#silentTimer = this.#idleTimer = undefined;
-    this.#abortAttempt();
+    if (moving !== undefined) moving.reroute = false;
     this.#detach();
     this.#member = undefined;
     this.#clientSpoke = false;
     this.#answered = true;
     this.#movingFrom = from;
     this.#phase = CONNECTING;
-    this.#connect(next, false);
+    if (next !== undefined) this.#connect(next, false);
     return true;
   }
 

@@ -60,3 +60,23 @@ t.test('without replayOnSilence a reset before the answer reaches the client', a
   t.equal(record!.end, 'member-closed');
   t.equal(proxy.reroutes.length, 0);
 });
+
+t.test('marked down while a move on silence is connecting: that move takes the connection over', async (t) => {
+  const hung = await silentServer();
+  const good = await echoServer();
+  t.teardown(() => Promise.all([hung.close(), good.close()]));
+  const proxy = await startProxy(t, [hung.endpoint, good.endpoint], {
+    balance: 'first',
+    firstByteTimeout: 100,
+    replayOnSilence: true,
+  });
+  // Right after the silence starts a move (the connect to the next member is under way), the member goes down.
+  proxy.listener.on('connect-result', (r) => {
+    if (r.error === 'silent') process.nextTick(() => r.member.closeAll('member-down'));
+  });
+  const client = await proxy.connect();
+  client.write('ping\n');
+  t.equal((await readBytes(client, 5)).toString(), 'ping\n', 'the replayed bytes were answered by the next member');
+  t.equal(proxy.reroutes.length, 1, 'one move');
+  t.equal(proxy.reroutes[0]!.to.id, good.address);
+});
