@@ -10,6 +10,7 @@ import { loadConfigFile } from './config/load.js';
 import type { Config, ServiceConfig } from './config/types.js';
 import { formatAddress, formatEndpoint } from './net/address.js';
 import { watchAccessLog } from './observe/access-log.js';
+import { watchListenerErrors } from './observe/listener-errors.js';
 import { createLogger } from './observe/logger.js';
 import { Metrics } from './observe/metrics.js';
 import { watchTransitions } from './observe/transitions-log.js';
@@ -211,6 +212,7 @@ export class Switchyard implements AdminTarget {
     // Workers mirror the primary's transitions; the primary logs them once. Sessions are the workers'.
     if (this.role !== 'data') unwatch.push(watchTransitions(this.logger, s));
     if (this.config.log.access && this.role !== 'control') unwatch.push(watchAccessLog(this.logger, s));
+    if (this.role !== 'control') unwatch.push(watchListenerErrors(this.logger, s));
     if (this.role !== 'data') {
       const onDiscovered = (members: string[]) => this.logger.info({ service: s.name, members }, 'discovery: members changed');
       const onDiscoveryError = (err: Error) =>

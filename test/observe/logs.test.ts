@@ -2,6 +2,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { watchAccessLog } from '../../src/observe/access-log.js';
+import { watchListenerErrors } from '../../src/observe/listener-errors.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { watchTransitions } from '../../src/observe/transitions-log.js';
 import { fakeService, sessionRecord } from './fake-service.js';
@@ -113,4 +114,21 @@ t.test('stdout output is asynchronous and flushed when the process exits', async
   const lines = out.split('\n').filter(Boolean);
   t.equal(lines.length, 2000, 'every line written before exit reached stdout');
   t.match(JSON.parse(lines[1999]!), { level: 'info', msg: 'line', i: 1999 });
+});
+
+t.test('accept errors: logged at most once per interval, with how many were left unsaid', async (t) => {
+  const { lines, logger } = capture();
+  const svc = fakeService('pg', ['127.0.0.1:6001']);
+  const stop = watchListenerErrors(logger, svc, 200);
+  const emfile = Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' });
+  for (let i = 0; i < 50; i++) svc.listener.emit('accept-error', emfile);
+  t.equal(lines.length, 1, 'a burst is one line');
+  t.match(lines[0], { level: 'warn', service: 'pg', code: 'EMFILE', suppressed: 0 });
+  await new Promise((r) => setTimeout(r, 250));
+  svc.listener.emit('accept-error', emfile);
+  t.equal(lines.length, 2);
+  t.match(lines[1], { suppressed: 49 }, 'the next line counts the ones not logged');
+  stop();
+  svc.listener.emit('accept-error', emfile);
+  t.equal(lines.length, 2, 'nothing after stop');
 });
