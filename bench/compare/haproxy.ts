@@ -123,18 +123,17 @@ export const haproxy: Target = {
         }
         return out;
       };
-      try {
-        await waitReady(proc, 'haproxy', async () => {
+      await waitReady(
+        proc,
+        'haproxy',
+        async () => {
           if (!(await listenersReady(tcp.map((s) => ({ protocol: 'tcp' as const, ...address(s.name) }))))) return false;
           if (!options.health) return true;
           const states = await memberStates();
           return tcp.every((s) => Object.values(states[s.name] ?? {}).every((v) => v === 'up'));
-        });
-      } catch (err) {
-        await stopChild(proc.child, 'SIGKILL');
-        if (proc.tail(50).includes('Address already in use')) throw new Error(`EADDRINUSE: ${(err as Error).message}`);
-        throw err;
-      }
+        },
+        { portTaken: 'Address already in use' },
+      );
       return {
         pid: proc.child.pid,
         config,

@@ -78,14 +78,10 @@ export const nginx: Target = {
       writeFileSync(file, config);
       const proc = spawnProxy(NGINX, ['-p', options.workDir, '-e', join(options.workDir, 'nginx-error.log'), '-c', file], join(options.workDir, 'nginx.log'));
       const address = (service: string) => ({ host: LOOPBACK, port: listen.get(service)! });
-      try {
-        await waitReady(proc, 'nginx', () => listenersReady(options.services.map((s) => ({ protocol: s.protocol, ...address(s.name) }))));
-      } catch (err) {
-        await stopChild(proc.child, 'SIGKILL');
-        const log = proc.tail(50) + readErrorLog(options.workDir);
-        if (log.includes('Address already in use')) throw new Error(`EADDRINUSE: ${(err as Error).message}`);
-        throw new Error(`${(err as Error).message}\n${readErrorLog(options.workDir)}`);
-      }
+      await waitReady(proc, 'nginx', () => listenersReady(options.services.map((s) => ({ protocol: s.protocol, ...address(s.name) }))), {
+        portTaken: 'Address already in use',
+        diagnostics: () => readErrorLog(options.workDir),
+      });
       return {
         pid: proc.child.pid,
         config,

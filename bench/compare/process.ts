@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { track } from '../lib/children.js';
+import { stopChild, track } from '../lib/children.js';
 import { now, sleep } from '../lib/clock.js';
 import { dnsId, dnsQuery, setQueryId } from '../backends/protocol.js';
 
@@ -65,8 +65,30 @@ export function dnsReachable(host: string, port: number, timeoutMs = 300): Promi
   });
 }
 
-/** Polls `ready` until true; fails early, with the log's tail, if the process exits. */
-export async function waitReady(proc: ProxyProcess, name: string, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export interface ReadyOptions {
+  /** What the proxy prints when its port was taken (reported as EADDRINUSE, so the caller retries on fresh ports). */
+  portTaken: string;
+  /** More of what the proxy wrote (an error log of its own), searched and added to the error. */
+  diagnostics?: () => string;
+  timeoutMs?: number;
+}
+
+/**
+ * Polls `ready` until true. A proxy that exits or never gets there is killed, and the error
+ * carries the log's tail; a port taken under it is reported as EADDRINUSE.
+ */
+export async function waitReady(proc: ProxyProcess, name: string, ready: () => Promise<boolean>, opts: ReadyOptions): Promise<void> {
+  try {
+    await poll(proc, name, ready, opts.timeoutMs ?? 30_000);
+  } catch (err) {
+    await stopChild(proc.child, 'SIGKILL');
+    const extra = opts.diagnostics?.() ?? '';
+    if ((proc.tail(50) + extra).includes(opts.portTaken)) throw new Error(`EADDRINUSE: ${(err as Error).message}`);
+    throw extra ? new Error(`${(err as Error).message}\n${extra}`) : err;
+  }
+}
+
+async function poll(proc: ProxyProcess, name: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = now() + timeoutMs;
   while (now() < deadline) {
     if (proc.child.exitCode !== null || proc.child.signalCode !== null) {

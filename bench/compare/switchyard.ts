@@ -101,17 +101,13 @@ export function switchyardTarget(name = 'switchyard', tcpExtra: Record<string, u
           const states = await memberStates();
           return options.services.every((s) => s.members.every((m) => states[s.name]?.[memberKey(m)] === 'up'));
         };
-        try {
-          await waitReady(proc, 'switchyard', async () => {
-            return (
-              (await listenersReady(options.services.map((s) => ({ protocol: s.protocol, ...address(s.name) })))) && (await allUp())
-            );
-          });
-        } catch (err) {
-          await stopChild(proc.child, 'SIGKILL');
-          if (proc.tail(50).includes('EADDRINUSE')) throw new Error(`EADDRINUSE: ${(err as Error).message}`);
-          throw err;
-        }
+        await waitReady(
+          proc,
+          'switchyard',
+          async () =>
+            (await listenersReady(options.services.map((s) => ({ protocol: s.protocol, ...address(s.name) })))) && (await allUp()),
+          { portTaken: 'EADDRINUSE' },
+        );
         return {
           pid: proc.child.pid,
           config,
