@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { AdminConfig } from '../config/types.js';
 import { codes, SwitchyardError, type ErrorCode } from '../errors.js';
-import { formatEndpoint } from '../net/address.js';
+import { formatAddress, formatEndpoint } from '../net/address.js';
 import { bearerMatches, crossSiteRefusal } from './auth.js';
 import { dashboard } from './dashboard.js';
 
@@ -240,7 +240,7 @@ export async function startAdmin(config: AdminConfig, target: AdminTarget, logge
   server.on('error', (err) => log.error({ err }, 'admin server error'));
 
   const bound = server.address() as AddressInfo;
-  log.info({ listen: formatEndpoint({ host: bound.address, port: bound.port }), token: token !== undefined }, 'admin API listening');
+  log.info({ listen: formatAddress(bound), token: token !== undefined }, 'admin API listening');
   if (token === '') log.warn('the admin token is empty: every POST call will be refused');
   if (token === undefined && !isLoopback(config.listen.host)) {
     log.warn({ listen: where }, 'the admin API listens beyond loopback without a token: anyone who can reach it can drain and disable members');

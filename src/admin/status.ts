@@ -4,7 +4,7 @@
  * Read from the live objects at request time; nothing here is cached.
  */
 import type { ServiceConfig } from '../config/types.js';
-import { formatEndpoint } from '../net/address.js';
+import { formatAddress, formatEndpoint } from '../net/address.js';
 import { renderFlags, type Member, type MemberState } from '../pool/member.js';
 import type { Pool, RoutingMode } from '../pool/pool.js';
 import type { Listener } from '../proxy/types.js';
@@ -112,7 +112,7 @@ function renderMember(m: Member, routing: boolean, now: number): MemberStatus {
 function boundAddress(s: StatusSource): string {
   try {
     const a = s.listener.address();
-    if (a && typeof a.port === 'number') return formatEndpoint({ host: a.address, port: a.port });
+    if (a && typeof a.port === 'number') return formatAddress(a);
   } catch {
     // Not listening (yet, or any more): show what the config asks for.
   }
