@@ -26,9 +26,9 @@
  * idleTimeout closes a connection with no bytes in either direction for that long: each chunk
  * stamps the time, one timer per connection checks the stamp when it fires.
  */
-import { connect, type Socket } from 'node:net';
 import type { ServiceConfig } from '../config/types.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
+import { IGNORE, RawSocket, type PeerAddress, type SocketEvents } from '../net/raw-socket.js';
 import type { Attachment, Member } from '../pool/member.js';
 import type { Pool } from '../pool/pool.js';
 import { buildProxyV1, buildProxyV2, parseProxyHeader, V2_DEFAULT_MAX_LENGTH } from './proxy-protocol.js';
@@ -80,10 +80,6 @@ const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS'
 
 function noop(): void {}
 
-/** The session a client or member socket belongs to, for the shared listeners. */
-const SESSION = Symbol('switchyard.tcpSession');
-type Owned = Socket & { [SESSION]?: TcpSession };
-
 /** A connect failure as passive health names it. */
 function classify(err: NodeJS.ErrnoException): string {
   switch (err.code) {
@@ -104,7 +100,7 @@ function classify(err: NodeJS.ErrnoException): string {
 }
 
 interface Attempt {
-  socket: Socket;
+  socket: RawSocket;
   member: Member;
   startedAt: number;
   timer: NodeJS.Timeout | undefined;
@@ -113,53 +109,41 @@ interface Attempt {
 }
 
 export class TcpSession implements Attachment {
-  /**
-   * Socket listeners shared by every session (one function per event, not a closure per
-   * connection): each finds its session on the socket.
-   */
-  static readonly #on = {
-    headerData(this: Owned, chunk: Buffer): void {
-      this[SESSION]!.#onHeaderData(chunk);
-    },
-    headerEnd(this: Owned): void {
-      this[SESSION]!.#onHeaderEnd();
-    },
-    attemptConnect(this: Owned): void {
-      this[SESSION]!.#onAttemptConnect();
-    },
-    attemptError(this: Owned, err: NodeJS.ErrnoException): void {
-      this[SESSION]!.#onAttemptError(err);
-    },
-    clientData(this: Owned, chunk: Buffer): void {
-      this[SESSION]!.#onClientData(chunk);
-    },
-    memberData(this: Owned, chunk: Buffer): void {
-      this[SESSION]!.#onMemberData(chunk);
-    },
-    upstreamDrain(this: Owned): void {
-      this[SESSION]!.#onUpstreamDrain();
-    },
-    clientDrain(this: Owned): void {
-      this[SESSION]!.#onClientDrain();
-    },
-    clientEnd(this: Owned): void {
-      this[SESSION]!.#onClientEnd();
-    },
-    memberEnd(this: Owned): void {
-      this[SESSION]!.#onMemberEnd();
-    },
-    clientClose(this: Owned): void {
-      this[SESSION]!.#onClientClose();
-    },
-    upstreamClose(this: Owned): void {
-      this[SESSION]!.#onUpstreamClose();
-    },
-    clientError(this: Owned, err: NodeJS.ErrnoException): void {
-      this[SESSION]!.#onClientError(err);
-    },
-    upstreamError(this: Owned, err: NodeJS.ErrnoException): void {
-      this[SESSION]!.#onUpstreamError(err);
-    },
+  /** Socket events, one table per role shared by every session (no closures per connection). */
+  static readonly #headerEvents: SocketEvents<TcpSession> = {
+    connect: noop,
+    data: (s, chunk) => s.#onHeaderData(chunk),
+    end: (s) => s.#onHeaderEnd(),
+    drain: (s) => s.#onClientDrain(),
+    error: (s, err) => s.#onClientError(err),
+    close: (s) => s.#onClientClose(),
+  };
+
+  static readonly #clientEvents: SocketEvents<TcpSession> = {
+    connect: noop,
+    data: (s, chunk) => s.#onClientData(chunk),
+    end: (s) => s.#onClientEnd(),
+    drain: (s) => s.#onClientDrain(),
+    error: (s, err) => s.#onClientError(err),
+    close: (s) => s.#onClientClose(),
+  };
+
+  static readonly #attemptEvents: SocketEvents<TcpSession> = {
+    connect: (s) => s.#onAttemptConnect(),
+    data: noop,
+    end: noop,
+    drain: noop,
+    error: (s, err) => s.#onAttemptError(err),
+    close: noop,
+  };
+
+  static readonly #memberEvents: SocketEvents<TcpSession> = {
+    connect: noop,
+    data: (s, chunk) => s.#onMemberData(chunk),
+    end: (s) => s.#onMemberEnd(),
+    drain: (s) => s.#onUpstreamDrain(),
+    error: (s, err) => s.#onUpstreamError(err),
+    close: (s) => s.#onUpstreamClose(),
   };
 
   /** Timer callbacks shared by every session; the session comes as the timer's argument. */
@@ -180,7 +164,7 @@ export class TcpSession implements Attachment {
 
   readonly #owner: SessionOwner;
   readonly #config: ServiceConfig;
-  readonly #client: Socket;
+  readonly #client: RawSocket;
   readonly #startedAt = performance.now();
   #phase = CONNECTING;
 
@@ -191,7 +175,7 @@ export class TcpSession implements Attachment {
   #localPort = 0;
 
   #member: Member | undefined;
-  #upstream: Socket | undefined;
+  #upstream: RawSocket | undefined;
   #attempt: Attempt | undefined;
   /** The last member a (non-reroute) connect went to: the record's member when none accepted. */
   #lastTried: Member | undefined;
@@ -231,13 +215,13 @@ export class TcpSession implements Attachment {
   #headerTimer: NodeJS.Timeout | undefined;
   #headerBuf: Buffer | undefined;
 
-  constructor(owner: SessionOwner, config: ServiceConfig, client: Socket) {
+  /** `handle`: the client's accepted connection; `peer`: its address, read at admission. */
+  constructor(owner: SessionOwner, config: ServiceConfig, handle: unknown, peer: PeerAddress) {
     this.#owner = owner;
     this.#config = config;
-    this.#client = client;
-    (client as Owned)[SESSION] = this;
-    this.#clientIp = unmapIPv4(client.remoteAddress ?? '');
-    this.#clientPort = client.remotePort ?? 0;
+    this.#client = RawSocket.accept(handle, TcpSession.#clientEvents, this);
+    this.#clientIp = unmapIPv4(peer.address);
+    this.#clientPort = peer.port;
   }
 
   /** The member serving the connection now, if any. */
@@ -246,20 +230,13 @@ export class TcpSession implements Attachment {
   }
 
   start(opts: SessionOptions): void {
-    const c = this.#client;
-    c.on('error', TcpSession.#on.clientError);
-    c.on('close', TcpSession.#on.clientClose);
-    c.on('drain', TcpSession.#on.clientDrain);
     if (this.#config.acceptProxyProtocol) {
       this.#phase = HEADER;
-      c.on('data', TcpSession.#on.headerData);
-      c.on('end', TcpSession.#on.headerEnd);
+      this.#client.setEvents(TcpSession.#headerEvents, this);
       this.#headerTimer = setTimeout(TcpSession.#timer.headerTimeout, opts.proxyHeaderTimeout, this);
-      c.resume();
+      this.#client.resume();
       return;
     }
-    c.on('data', TcpSession.#on.clientData);
-    c.on('end', TcpSession.#on.clientEnd);
     this.#route();
   }
 
@@ -295,11 +272,7 @@ export class TcpSession implements Attachment {
       this.#localIp = unmapIPv4(h.destination.address);
       this.#localPort = h.destination.port;
     }
-    const c = this.#client;
-    c.off('data', TcpSession.#on.headerData);
-    c.off('end', TcpSession.#on.headerEnd);
-    c.on('data', TcpSession.#on.clientData);
-    c.on('end', TcpSession.#on.clientEnd);
+    this.#client.setEvents(TcpSession.#clientEvents, this);
     this.#phase = CONNECTING;
     if (result.length < buf.length) this.#hold(buf.subarray(result.length));
     this.#route();
@@ -346,15 +319,9 @@ export class TcpSession implements Attachment {
     // Counted from the attempt on, so leastconn and per-member limits see connections in flight.
     member.active++;
     const startedAt = performance.now();
-    let socket: Socket;
+    let socket: RawSocket;
     try {
-      socket = connect({
-        host: member.address.host,
-        port: member.address.port,
-        allowHalfOpen: true,
-        noDelay: true,
-        keepAlive: true,
-      });
+      socket = RawSocket.connect(member.address.host, member.address.port, TcpSession.#attemptEvents, this);
     } catch (err) {
       // An address Node refuses to try (say, port 0), or no descriptor left to try it with.
       member.active--;
@@ -362,7 +329,6 @@ export class TcpSession implements Attachment {
       this.#failed(member, reroute, startedAt, LOCAL_ERRORS.has(code) ? undefined : 'invalid', (err as Error).message);
       return;
     }
-    (socket as Owned)[SESSION] = this;
     const timeout = this.#config.connectTimeout;
     this.#attempt = {
       socket,
@@ -371,8 +337,6 @@ export class TcpSession implements Attachment {
       timer: timeout > 0 ? setTimeout(TcpSession.#timer.attemptTimeout, timeout, this) : undefined,
       reroute,
     };
-    socket.once('connect', TcpSession.#on.attemptConnect);
-    socket.on('error', TcpSession.#on.attemptError);
   }
 
   #onAttemptConnect(): void {
@@ -383,7 +347,6 @@ export class TcpSession implements Attachment {
     // A subscriber may have ended the session meanwhile; the attempt was then dropped with it.
     if (this.#attempt !== a) return;
     this.#attempt = undefined;
-    a.socket.off('error', TcpSession.#on.attemptError);
     if (a.reroute) this.#switchTo(a.socket, a.member);
     else this.#open(a.socket, a.member);
   }
@@ -425,9 +388,7 @@ export class TcpSession implements Attachment {
     if (a === undefined) return undefined;
     this.#attempt = undefined;
     clearTimeout(a.timer);
-    a.socket.off('connect', TcpSession.#on.attemptConnect);
-    a.socket.off('error', TcpSession.#on.attemptError);
-    a.socket.on('error', noop);
+    a.socket.setEvents(IGNORE, undefined);
     a.socket.destroy();
     a.member.active--;
     return a;
@@ -435,7 +396,7 @@ export class TcpSession implements Attachment {
 
   // ── open ──────────────────────────────────────────────────────────────────
 
-  #open(socket: Socket, member: Member): void {
+  #open(socket: RawSocket, member: Member): void {
     this.#phase = OPEN;
     const cfg = this.#config;
     if (cfg.sendProxyProtocol !== 'off') this.#proxyHeader = this.#buildProxyHeader();
@@ -453,19 +414,16 @@ export class TcpSession implements Attachment {
     this.#recording = replay;
     if (cfg.firstByteTimeout > 0) this.#watchSilence();
     if (this.#clientEnded) socket.end();
-    if (!socket.writableNeedDrain) this.#client.resume();
+    if (!socket.needDrain) this.#client.resume();
   }
 
-  #attach(socket: Socket, member: Member): void {
+  #attach(socket: RawSocket, member: Member): void {
     this.#member = member;
     this.#upstream = socket;
     this.#upstreamClosed = false;
     member.attachments.add(this);
-    socket.on('data', TcpSession.#on.memberData);
-    socket.on('end', TcpSession.#on.memberEnd);
-    socket.on('close', TcpSession.#on.upstreamClose);
-    socket.on('error', TcpSession.#on.upstreamError);
-    socket.on('drain', TcpSession.#on.upstreamDrain);
+    socket.setEvents(TcpSession.#memberEvents, this);
+    socket.resume();
   }
 
   /** Lets go of the current member's socket (reroute, end) without touching the client. */
@@ -473,12 +431,7 @@ export class TcpSession implements Attachment {
     const socket = this.#upstream;
     const member = this.#member;
     if (socket !== undefined) {
-      socket.off('data', TcpSession.#on.memberData);
-      socket.off('end', TcpSession.#on.memberEnd);
-      socket.off('close', TcpSession.#on.upstreamClose);
-      socket.off('drain', TcpSession.#on.upstreamDrain);
-      socket.off('error', TcpSession.#on.upstreamError);
-      socket.on('error', noop);
+      socket.setEvents(IGNORE, undefined);
       socket.destroy();
       this.#upstream = undefined;
     }
@@ -489,12 +442,11 @@ export class TcpSession implements Attachment {
   }
 
   /** The outgoing PROXY header, then the held client bytes, in one write. */
-  #sendHeld(socket: Socket, member: Member): void {
+  #sendHeld(socket: RawSocket, member: Member): void {
     if (this.#proxyHeader === undefined && this.#held === undefined) return;
-    socket.cork();
-    if (this.#proxyHeader !== undefined) socket.write(this.#proxyHeader);
-    if (this.#held !== undefined) for (const chunk of this.#held) socket.write(chunk);
-    socket.uncork();
+    const parts = this.#held === undefined ? [] : [...this.#held];
+    if (this.#proxyHeader !== undefined) parts.unshift(this.#proxyHeader);
+    socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     member.bytesIn += this.#heldBytes;
     if (this.#heldBytes > 0) this.#clientSpoke = true;
   }
@@ -513,8 +465,9 @@ export class TcpSession implements Attachment {
 
   #buildProxyHeader(): Buffer {
     if (this.#localIp === undefined) {
-      this.#localIp = unmapIPv4(this.#client.localAddress ?? '');
-      this.#localPort = this.#client.localPort ?? 0;
+      const local = this.#client.localAddress();
+      this.#localIp = unmapIPv4(local?.address ?? '');
+      this.#localPort = local?.port ?? 0;
     }
     const conn =
       this.#clientIp === '' || this.#localIp === ''
@@ -683,7 +636,7 @@ export class TcpSession implements Attachment {
     return true;
   }
 
-  #switchTo(socket: Socket, member: Member): void {
+  #switchTo(socket: RawSocket, member: Member): void {
     const from = this.#member!;
     this.#detach();
     this.#attach(socket, member);
@@ -693,7 +646,7 @@ export class TcpSession implements Attachment {
     this.#reroutes++;
     this.#owner.rerouted(from, member);
     this.#watchSilence();
-    if (!socket.writableNeedDrain) this.#client.resume();
+    if (!socket.needDrain) this.#client.resume();
   }
 
   // ── end ───────────────────────────────────────────────────────────────────

@@ -14,10 +14,11 @@
  * live counters (active, bytes, attachments) through its sessions.
  */
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import type { ServiceConfig } from '../config/types.js';
 import { SwitchyardError } from '../errors.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
+import { RawSocket, takeConnections, type PeerAddress } from '../net/raw-socket.js';
 import type { Member } from '../pool/member.js';
 import type { Pool } from '../pool/pool.js';
 import { Acl } from './acl.js';
@@ -55,11 +56,9 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
         this.emit('session-end', record);
       },
     };
-    this.#server = createServer(
-      // Nothing is read before admission; the session resumes the socket when it wants bytes.
-      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true },
-      this.#onConnection,
-    );
+    // The server only listens (also as a cluster worker's share of the port): its connections
+    // are taken as raw handles (net/raw-socket.ts), and nothing is read before admission.
+    this.#server = createServer();
   }
 
   get config(): ServiceConfig {
@@ -85,8 +84,8 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
       };
       const onListening = () => {
         this.#server.off('error', onError);
-        // Accept failures (EMFILE, ENFILE…) come as server errors; the server goes on accepting.
-        this.#server.on('error', this.#onServerError);
+        // Accept failures (EMFILE, ENFILE…) are reported; the server goes on accepting.
+        takeConnections(this.#server, this.#onConnection, this.#onAcceptError);
         resolve();
       };
       this.#server.once('error', onError);
@@ -114,36 +113,34 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
     for (const s of [...this.#sessions]) s.close(reason);
   }
 
-  #onServerError = (err: Error): void => {
+  #onAcceptError = (err: Error): void => {
     this.emit('accept-error', err);
   };
 
-  #onConnection = (socket: Socket): void => {
-    const remote = socket.remoteAddress;
-    if (remote === undefined) {
+  #onConnection = (handle: unknown): void => {
+    const peer = RawSocket.peerOf(handle);
+    if (peer === undefined) {
       // Gone before we saw it (reset while in the accept queue): nothing to serve or report.
-      socket.destroy();
+      RawSocket.refuse(handle);
       return;
     }
     const config = this.#config;
-    if (!this.#acl.allows(remote)) {
-      this.#refuse(socket, config, remote, 'refused-acl');
+    if (!this.#acl.allows(peer.address)) {
+      this.#refuse(handle, config, peer, 'refused-acl');
       return;
     }
     if (config.maxConnections > 0 && this.#sessions.size >= config.maxConnections) {
-      this.#refuse(socket, config, remote, 'refused-max-connections');
+      this.#refuse(handle, config, peer, 'refused-max-connections');
       return;
     }
-    const session = new TcpSession(this.#owner, config, socket);
+    const session = new TcpSession(this.#owner, config, handle, peer);
     this.#sessions.add(session);
     session.start(this.#sessionOptions);
   };
 
-  #refuse(socket: Socket, config: ServiceConfig, remote: string, end: EndReason): void {
-    const client = formatEndpoint({ host: unmapIPv4(remote), port: socket.remotePort ?? 0 });
-    // An error here (reset) would find no listener otherwise and crash the process.
-    socket.on('error', noop);
-    socket.destroy();
+  #refuse(handle: unknown, config: ServiceConfig, peer: PeerAddress, end: EndReason): void {
+    const client = formatEndpoint({ host: unmapIPv4(peer.address), port: peer.port });
+    RawSocket.refuse(handle);
     this.emit('session-end', {
       service: config.name,
       protocol: 'tcp',
@@ -157,5 +154,3 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
     });
   }
 }
-
-function noop(): void {}
