@@ -423,6 +423,8 @@ export class TcpSession implements Attachment {
     this.#upstreamClosed = false;
     member.attachments.add(this);
     socket.setEvents(TcpSession.#memberEvents, this);
+    // Member bytes are written on and never kept (and the member is paused while the client is full).
+    socket.reuseReadBuffer();
     socket.resume();
   }
 
@@ -455,6 +457,8 @@ export class TcpSession implements Attachment {
     this.#held = undefined;
     this.#heldBytes = 0;
     this.#recording = false;
+    // No client byte is kept from here on: once open, a connection records only at its start.
+    if (this.#phase === OPEN) this.#client.reuseReadBuffer();
   }
 
   #hold(chunk: Buffer): void {
