@@ -43,60 +43,65 @@ export const idleConnections: Scenario = {
       }
       const backends = await startBackends('http', 1);
       const services = [serviceFor('idle', backends)];
-      const started = await startTargets({ ...ctx, targets: [target] }, rec, services);
       try {
-        for (const s of started) {
-          for (let r = 0; r < ctx.options.repeat; r++) {
-            ctx.progress.phase(`${rec.report.name} · ${target.name} · settling`, SETTLE_MS);
-            await sleep(SETTLE_MS);
-            const pid = s.running.pid!;
-            const before = await rssSample(pid);
-            let after = 0;
-            let held = 0;
-            ctx.progress.phase(`${rec.report.name} · ${target.name} · opening ${n} connections`);
-            const load = await runLoad(
-              SHARDS,
-              (i, startAt) => ({
-                kind: 'idle',
-                target: s.running.address('idle'),
-                startAt,
-                warmupMs: 0,
-                durationMs: 0,
-                connections: Math.floor(n / SHARDS) + (i < n % SHARDS ? 1 : 0),
-                concurrency: 100,
-                timeoutMs: 10_000,
-              }),
-              {
-                timeoutMs: 120_000,
-                onHolding: async (established) => {
-                  held = established;
-                  ctx.progress.phase(`${rec.report.name} · ${target.name} · holding ${established}`, SETTLE_MS);
-                  await sleep(SETTLE_MS);
-                  after = await rssSample(pid);
+        // A fresh proxy for every repeat: memory a process took for earlier connections is
+        // not given back to the system, and would count as its idle size.
+        for (let r = 0; r < ctx.options.repeat; r++) {
+          const started = await startTargets({ ...ctx, targets: [target] }, rec, services);
+          try {
+            for (const s of started) {
+              ctx.progress.phase(`${rec.report.name} · ${target.name} · settling`, SETTLE_MS);
+              await sleep(SETTLE_MS);
+              const pid = s.running.pid!;
+              const before = await rssSample(pid);
+              let after = 0;
+              let held = 0;
+              ctx.progress.phase(`${rec.report.name} · ${target.name} · opening ${n} connections`);
+              const load = await runLoad(
+                SHARDS,
+                (i, startAt) => ({
+                  kind: 'idle',
+                  target: s.running.address('idle'),
+                  startAt,
+                  warmupMs: 0,
+                  durationMs: 0,
+                  connections: Math.floor(n / SHARDS) + (i < n % SHARDS ? 1 : 0),
+                  concurrency: 100,
+                  timeoutMs: 10_000,
+                }),
+                {
+                  timeoutMs: 120_000,
+                  onHolding: async (established) => {
+                    held = established;
+                    ctx.progress.phase(`${rec.report.name} · ${target.name} · holding ${established}`, SETTLE_MS);
+                    await sleep(SETTLE_MS);
+                    after = await rssSample(pid);
+                  },
                 },
-              },
-            );
-            const perConn = held > 0 ? (after - before) / held : null;
-            rec.sample(PER_CONN, target.name, perConn);
-            rec.sample(BEFORE, target.name, before / 1024);
-            rec.sample(HELD, target.name, after / 1024);
-            if (held < n) rec.note(PER_CONN, target.name, `only ${held} of ${n} connections held (${JSON.stringify(load.errorKinds)})`);
-            rec.run({
-              column: target.name,
-              measurement: `open and hold ${n} connections`,
-              repeat: r,
-              windowMs: Math.round(load.windowMs),
-              generator: { processes: load.results.length, cpuCores: round(load.cpu, 3), busiestProcessCores: round(load.cpuMax, 3) },
-              proxyCpuCores: null,
-              ops: held,
-              errors: load.errors,
-              errorKinds: load.errorKinds,
-              extra: { connections: n, held, rssBeforeKiB: before, rssHeldKiB: after, kibPerConnection: perConn && round(perConn, 2) },
-            });
+              );
+              const perConn = held > 0 ? (after - before) / held : null;
+              rec.sample(PER_CONN, target.name, perConn);
+              rec.sample(BEFORE, target.name, before / 1024);
+              rec.sample(HELD, target.name, after / 1024);
+              if (held < n) rec.note(PER_CONN, target.name, `only ${held} of ${n} connections held (${JSON.stringify(load.errorKinds)})`);
+              rec.run({
+                column: target.name,
+                measurement: `open and hold ${n} connections`,
+                repeat: r,
+                windowMs: Math.round(load.windowMs),
+                generator: { processes: load.results.length, cpuCores: round(load.cpu, 3), busiestProcessCores: round(load.cpuMax, 3) },
+                proxyCpuCores: null,
+                ops: held,
+                errors: load.errors,
+                errorKinds: load.errorKinds,
+                extra: { connections: n, held, rssBeforeKiB: before, rssHeldKiB: after, kibPerConnection: perConn && round(perConn, 2) },
+              });
+            }
+          } finally {
+            await stopTargets(started);
           }
         }
       } finally {
-        await stopTargets(started);
         await closeBackends(backends);
       }
     }
