@@ -20,7 +20,7 @@
  * until `drain`. Events go to a table of functions shared by all sockets of a kind, with the
  * owner as argument, so a connection costs no closures.
  */
-import { lookup } from 'node:dns';
+import { lookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
@@ -130,7 +130,7 @@ export const IGNORE: SocketEvents<unknown> = { connect: noop, data: noop, end: n
 let spareWrite: WriteReq | undefined;
 
 export class RawSocket {
-  readonly #handle: TcpHandle;
+  #handle: TcpHandle;
   /** The table and its owner are typed together where they are set (setEvents). */
   #events: SocketEvents<any>;
   #owner: unknown;
@@ -148,6 +148,11 @@ export class RawSocket {
   #mayReuse = false;
   #bulkReads = 0;
   #ownBuffer: Buffer | undefined;
+  /** A name's further addresses, tried in turn when a connect fails (as net.connect does). */
+  #nextAddresses: LookupAddress[] | undefined;
+  #port = 0;
+  /** The address being connected to, for error texts. */
+  #target = '';
 
   private constructor(handle: TcpHandle, events: SocketEvents<any>, owner: unknown) {
     this.#handle = handle;
@@ -174,13 +179,17 @@ export class RawSocket {
     }
     const s = new RawSocket(new tcp.TCP(tcp.constants.SOCKET), events, owner);
     s.#connecting = true;
+    s.#port = port;
     const family = isIP(host);
-    if (family !== 0) s.#connectTo(host, family, port);
+    if (family !== 0) s.#connectTo(host, family);
     else {
-      lookup(host, (err, address, fam) => {
+      lookup(host, { all: true }, (err, addresses) => {
         if (s.#closed) return;
         if (err !== null) s.#fail(err);
-        else s.#connectTo(address, fam, port);
+        else {
+          s.#nextAddresses = addresses.slice(1);
+          s.#connectTo(addresses[0]!.address, addresses[0]!.family);
+        }
       });
     }
     return s;
@@ -281,12 +290,30 @@ export class RawSocket {
     this.#handle.close(RawSocket.#onClose);
   }
 
-  #connectTo(address: string, family: number, port: number): void {
+  #connectTo(address: string, family: number): void {
     const req = new tcp.TCPConnectWrap();
     req.oncomplete = RawSocket.#afterConnect;
     req.socket = this;
+    const port = this.#port;
+    this.#target = family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
     const err = family === 6 ? this.#handle.connect6(req, address, port) : this.#handle.connect(req, address, port);
-    if (err !== 0) this.#failSoon(errnoError(err, 'connect', `${address}:${port}`));
+    if (err !== 0) this.#connectFailed(errnoError(err, 'connect', this.#target), true);
+  }
+
+  /** Tries the name's next address on a fresh handle, if there is one; else reports the error. */
+  #connectFailed(err: NodeJS.ErrnoException, inCall: boolean): void {
+    const next = this.#nextAddresses?.shift();
+    if (next === undefined) {
+      if (inCall) this.#failSoon(err);
+      else this.#fail(err);
+      return;
+    }
+    const old = this.#handle;
+    this.#handle = new tcp.TCP(tcp.constants.SOCKET);
+    this.#handle.socket = this;
+    this.#handle.onread = RawSocket.#onRead;
+    old.close();
+    this.#connectTo(next.address, next.family);
   }
 
   #startReading(): void {
@@ -376,9 +403,10 @@ export class RawSocket {
     const s = this.socket;
     if (s.#closed) return;
     if (status < 0) {
-      s.#fail(errnoError(status, 'connect'));
+      s.#connectFailed(errnoError(status, 'connect', s.#target), false);
       return;
     }
+    s.#nextAddresses = undefined;
     s.#connecting = false;
     s.#handle.setNoDelay(true);
     s.#events.connect(s.#owner);
