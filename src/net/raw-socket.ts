@@ -15,8 +15,9 @@
  *
  * Semantics are net.Socket's with allowHalfOpen: `end` on the peer's FIN; end() sends ours
  * once queued writes are out; the socket closes itself once both directions are done; an
- * error closes it; destroy() closes it at once (unsent bytes dropped); `close` comes last,
- * always asynchronously. write() returns false when bytes had to be queued: stop the source
+ * error closes it; destroy() closes it at once (unsent bytes dropped) and reports `close`
+ * before it returns (libuv's close callback would cost a call into JS per socket and tell
+ * nothing more: no event comes after it). write() returns false when bytes had to be queued: stop the source
  * until `drain`. Events go to a table of functions shared by all sockets of a kind, with the
  * owner as argument, so a connection costs no closures.
  */
@@ -59,7 +60,7 @@ interface TcpHandle {
   readStop(): number;
   writeBuffer(req: WriteReq, data: Buffer): number;
   shutdown(req: ShutdownReq): number;
-  close(cb?: (this: TcpHandle) => void): void;
+  close(): void;
   setNoDelay(enable: boolean): number;
   useUserBuffer(buffer: Buffer): void;
   getpeername(out: object): number;
@@ -282,12 +283,13 @@ export class RawSocket {
     this.#startReading();
   }
 
-  /** Closes now; queued bytes are dropped. `close` follows (unless the events were switched away). */
+  /** Closes now; queued bytes are dropped; `close` is reported at once (unless the events were switched away). */
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#reading = false;
-    this.#handle.close(RawSocket.#onClose);
+    this.#handle.close();
+    this.#events.close(this.#owner);
   }
 
   #connectTo(address: string, family: number): void {
@@ -413,11 +415,6 @@ export class RawSocket {
     if (s.#closed) return;
     if (s.#writeEnded) s.#shutdown();
     s.#startReading();
-  }
-
-  static #onClose(this: TcpHandle): void {
-    const s = this.socket!;
-    s.#events.close(s.#owner);
   }
 }
 
