@@ -136,6 +136,11 @@ export class RawSocket {
   #events: SocketEvents<any>;
   #owner: unknown;
   #connecting = false;
+  /**
+   * The handle has its socket (connect was called): reading may start before the connect
+   * completes, which registers the socket with epoll once for both instead of twice.
+   */
+  #hasSocket = true;
   #wantRead = false;
   #reading = false;
   #readEnded = false;
@@ -180,6 +185,7 @@ export class RawSocket {
     }
     const s = new RawSocket(new tcp.TCP(tcp.constants.SOCKET), events, owner);
     s.#connecting = true;
+    s.#hasSocket = false;
     s.#port = port;
     const family = isIP(host);
     if (family !== 0) s.#connectTo(host, family);
@@ -300,6 +306,10 @@ export class RawSocket {
     this.#target = family === 6 ? `[${address}]:${port}` : `${address}:${port}`;
     const err = family === 6 ? this.#handle.connect6(req, address, port) : this.#handle.connect(req, address, port);
     if (err !== 0) this.#connectFailed(errnoError(err, 'connect', this.#target), true);
+    else {
+      this.#hasSocket = true;
+      this.#startReading();
+    }
   }
 
   /** Tries the name's next address on a fresh handle, if there is one; else reports the error. */
@@ -311,6 +321,7 @@ export class RawSocket {
       return;
     }
     const old = this.#handle;
+    this.#hasSocket = this.#reading = false;
     this.#handle = new tcp.TCP(tcp.constants.SOCKET);
     this.#handle.socket = this;
     this.#handle.onread = RawSocket.#onRead;
@@ -319,7 +330,7 @@ export class RawSocket {
   }
 
   #startReading(): void {
-    if (this.#reading || !this.#wantRead || this.#connecting || this.#readEnded || this.#closed) return;
+    if (this.#reading || !this.#wantRead || !this.#hasSocket || this.#readEnded || this.#closed) return;
     const err = this.#handle.readStart();
     if (err === 0) this.#reading = true;
     else this.#failSoon(errnoError(err, 'read'));

@@ -322,6 +322,8 @@ export class TcpSession implements Attachment {
     let socket: RawSocket;
     try {
       socket = RawSocket.connect(member.address.host, member.address.port, TcpSession.#attemptEvents, this);
+      // Reading is armed with the connect (one epoll registration); nothing arrives before it completes.
+      socket.resume();
     } catch (err) {
       // An address Node refuses to try (say, port 0), or no descriptor left to try it with.
       member.active--;
