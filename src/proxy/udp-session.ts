@@ -99,8 +99,7 @@ export interface SessionOwner {
 }
 
 export class UdpSession implements Attachment {
-  /** The session table key: the client's address and port as the socket reports them. */
-  readonly key: string;
+  /** The client's address and port as the listening socket reports them (the session table's key). */
   readonly clientAddress: string;
   readonly clientPort: number;
   /** The client's address with an IPv4-mapped form unmapped, as ACLs and balancers see it. */
@@ -147,9 +146,8 @@ export class UdpSession implements Attachment {
   #sentToMember = 0;
   #repliesFromMember = 0;
 
-  constructor(owner: SessionOwner, key: string, address: string, port: number, clientIp: string) {
+  constructor(owner: SessionOwner, address: string, port: number, clientIp: string) {
     this.#owner = owner;
-    this.key = key;
     this.clientAddress = address;
     this.clientPort = port;
     this.clientIp = clientIp;

@@ -1,9 +1,10 @@
 /**
  * A UDP service's listener: one socket taking every client's datagrams, and a
- * session table keyed by client address and port (proxy/udp-session.ts).
+ * table of sessions (proxy/udp-session.ts) by client address and port
+ * (proxy/udp-session-table.ts).
  *
  * Admission happens once per session (allow/deny, maxSessions, pick); after
- * that a datagram costs one Map lookup and one send. Idle sessions and
+ * that a datagram costs one Map lookup by port (no key string) and one send. Idle sessions and
  * members that stay silent past `replyTimeout` are found by one coarse sweep
  * timer, not a timer per datagram.
  *
@@ -42,6 +43,7 @@ import type { Pool } from '../pool/pool.js';
 import { Acl } from './acl.js';
 import type { DropEvent, EndReason, Listener, ListenerEvents } from './types.js';
 import { UdpSession, type SessionOwner } from './udp-session.js';
+import { UdpSessionTable } from './udp-session-table.js';
 
 /** Asked of the kernel for the shared listening socket (capped by net.core.rmem_max / wmem_max). */
 const LISTEN_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -53,7 +55,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   readonly #pool: Pool;
   #acl: Acl;
   #socket: Socket | undefined;
-  readonly #sessions = new Map<string, UdpSession>();
+  readonly #sessions = new UdpSessionTable();
   #accepting = true;
   #sweepTimer: NodeJS.Timeout | undefined;
   readonly #owner: SessionOwner;
@@ -76,14 +78,15 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     const refused = (err: Error) =>
       new SwitchyardError('SWY_ERR_LISTEN', `cannot listen on udp ${where}: ${err.message}`, { cause: err });
     const ip = isIP(host) ? host : await lookup(host).then((r) => r.address, (err: Error) => Promise.reject(refused(err)));
+    const family = isIP(ip) === 6 ? 6 : 4;
     const socket = createSocket({
-      type: isIP(ip) === 6 ? 'udp6' : 'udp4',
+      type: family === 6 ? 'udp6' : 'udp4',
       // `::` stays dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d) unless the host says otherwise.
       ipv6Only: false,
       recvBufferSize: LISTEN_BUFFER_BYTES,
       sendBufferSize: LISTEN_BUFFER_BYTES,
-      // Replies go to client addresses, always IP literals: skip dns.lookup's extra tick per datagram.
-      lookup: (address, _options, callback) => callback(null, address, isIP(address) || 4),
+      // Replies go to client addresses, always IP literals of the socket's family: no dns.lookup, no isIP per datagram.
+      lookup: (address, _options, callback) => callback(null, address, family),
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -129,10 +132,9 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   }
 
   #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
-    const key = rinfo.address + ':' + rinfo.port;
-    let s = this.#sessions.get(key);
+    let s = this.#sessions.get(rinfo.address, rinfo.port);
     if (s === undefined) {
-      s = this.#open(key, rinfo, msg.length);
+      s = this.#open(rinfo, msg.length);
       if (s === undefined) return;
     } else if (s.member === undefined && !this.#reattach(s, msg.length)) {
       return;
@@ -141,7 +143,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   };
 
   /** Admits a new client: ACL, maxSessions, a member. */
-  #open(key: string, rinfo: RemoteInfo, bytes: number): UdpSession | undefined {
+  #open(rinfo: RemoteInfo, bytes: number): UdpSession | undefined {
     if (!this.#accepting) return undefined;
     const clientIp = unmapIPv4(rinfo.address);
     if (!this.#acl.open && !this.#acl.allows(clientIp)) return this.#drop('refused-acl', bytes);
@@ -149,9 +151,9 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     if (max > 0 && this.#sessions.size >= max) return this.#drop('max-sessions', bytes);
     const member = this.#pool.pick({ clientIp, clientPort: rinfo.port });
     if (member === undefined) return this.#drop('no-member', bytes);
-    const s = new UdpSession(this.#owner, key, rinfo.address, rinfo.port, clientIp);
+    const s = new UdpSession(this.#owner, rinfo.address, rinfo.port, clientIp);
     s.attach(member);
-    this.#sessions.set(key, s);
+    this.#sessions.add(s);
     return s;
   }
 
@@ -201,7 +203,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
    */
   #evacuate(member: Member): void {
     for (const a of [...member.attachments]) {
-      if (!(a instanceof UdpSession) || this.#sessions.get(a.key) !== a) continue;
+      if (!(a instanceof UdpSession) || !this.#sessions.has(a)) continue;
       const waiting = a.waitingFor();
       if (waiting > 0) this.#failover(a, member, waiting, 'unreachable', false);
     }
@@ -224,13 +226,12 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   #onMemberState = ({ member, to }: StateChange): void => {
     if (to !== 'down' && to !== 'disabled') return;
     for (const a of [...member.attachments]) {
-      if (a instanceof UdpSession && this.#sessions.get(a.key) === a) a.detach();
+      if (a instanceof UdpSession && this.#sessions.has(a)) a.detach();
     }
   };
 
   #end(s: UdpSession, end: EndReason, error?: string): void {
-    if (this.#sessions.get(s.key) !== s) return;
-    this.#sessions.delete(s.key);
+    if (!this.#sessions.delete(s)) return;
     s.detach();
     this.emit('session-end', {
       service: this.#config.name,
