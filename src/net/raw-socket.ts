@@ -17,8 +17,8 @@
  * once queued writes are out; the socket closes itself once both directions are done; an
  * error closes it; destroy() closes it at once (unsent bytes dropped) and reports `close`
  * before it returns (libuv's close callback would cost a call into JS per socket and tell
- * nothing more: no event comes after it). write() returns false when bytes had to be queued: stop the source
- * until `drain`. Events go to a table of functions shared by all sockets of a kind, with the
+ * nothing more). write() returns false when bytes had to be queued: stop the source until
+ * `drain`. Events go to a table of functions shared by all sockets of a kind, with the
  * owner as argument, so a connection costs no closures.
  */
 import { lookup, type LookupAddress } from 'node:dns';
@@ -65,7 +65,6 @@ const OWN_BUFFER_SIZE = 64 * 1024;
 interface TcpHandle {
   /** Called after each read into the handle's user buffer; a Buffer returned becomes the next one. */
   onread: ((this: TcpHandle) => Buffer | undefined) | null;
-  readonly writeQueueSize: number;
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Buffer): number;
