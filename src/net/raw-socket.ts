@@ -87,10 +87,9 @@ interface WriteReq {
   buffer: Buffer | undefined;
 }
 
+/** Without `oncomplete`: libuv's completion then costs no call into JS (see #shutdown). */
 interface ShutdownReq {
   handle: TcpHandle;
-  oncomplete: (this: ShutdownReq, status: number) => void;
-  socket: RawSocket;
 }
 
 interface ConnectReq {
@@ -154,7 +153,6 @@ export class RawSocket {
   #readEnded = false;
   #writeEnded = false;
   #shutdownSent = false;
-  #shutdownDone = false;
   #closed = false;
   /** Writes libuv has queued and not completed. */
   #pending = 0;
@@ -285,7 +283,7 @@ export class RawSocket {
     this.#writeEnded = true;
     // The peer's FIN is in and nothing is queued: close() sends our FIN as shutdown() would,
     // a syscall and a loop turn sooner (the usual close of a request/response connection).
-    if (this.#readEnded && this.#pending === 0) this.destroy();
+    if (this.#readEnded && this.#pending === 0 && !this.#connecting) this.destroy();
     else if (!this.#connecting) this.#shutdown();
   }
 
@@ -348,20 +346,24 @@ export class RawSocket {
     else this.#failSoon(errnoError(err, 'read'));
   }
 
+  /**
+   * Sends our FIN once libuv's queued writes are out. Its completion is not asked for: all it
+   * would tell is when to close, and close() itself sends the FIN if it is still to go (the
+   * peer's FIN is in, so no unread byte turns it into a reset). A write that fails reports
+   * itself; a reset shows as a read error. Saves a call into JS per connection.
+   */
   #shutdown(): void {
     if (this.#shutdownSent) return;
     this.#shutdownSent = true;
     const req = new stream.ShutdownWrap();
     req.handle = this.#handle;
-    req.oncomplete = RawSocket.#afterShutdown;
-    req.socket = this;
     const err = this.#handle.shutdown(req);
     if (err !== 0) this.#failSoon(errnoError(err, 'shutdown'));
   }
 
-  /** Both directions done: close, as net.Socket does with allowHalfOpen. */
+  /** Both directions done (peer's FIN in, ours handed to the kernel): close, as net.Socket does with allowHalfOpen. */
   #maybeClose(): void {
-    if (this.#readEnded && this.#shutdownDone) this.destroy();
+    if (this.#readEnded && this.#writeEnded && !this.#connecting && this.#pending === 0) this.destroy();
   }
 
   #fail(err: NodeJS.ErrnoException): void {
@@ -414,19 +416,10 @@ export class RawSocket {
     s.#pending--;
     if (s.#closed) return;
     if (status < 0) s.#fail(errnoError(status, 'write'));
-    else if (s.#pending === 0) s.#events.drain(s.#owner);
-  }
-
-  static #afterShutdown(this: ShutdownReq, status: number): void {
-    const s = this.socket;
-    if (s.#closed) return;
-    // ENOTCONN: the peer reset first; its read error or close reports that.
-    if (status < 0 && getSystemErrorName(status) !== 'ENOTCONN') {
-      s.#fail(errnoError(status, 'shutdown'));
-      return;
+    else if (s.#pending === 0) {
+      s.#events.drain(s.#owner);
+      if (!s.#closed) s.#maybeClose();
     }
-    s.#shutdownDone = true;
-    s.#maybeClose();
   }
 
   static #afterConnect(this: ConnectReq, status: number): void {
