@@ -281,10 +281,12 @@ export class RawSocket {
   end(): void {
     if (this.#closed || this.#writeEnded) return;
     this.#writeEnded = true;
+    // While connecting, the FIN follows the connect (#afterConnect).
+    if (this.#connecting) return;
     // The peer's FIN is in and nothing is queued: close() sends our FIN as shutdown() would,
     // a syscall and a loop turn sooner (the usual close of a request/response connection).
-    if (this.#readEnded && this.#pending === 0 && !this.#connecting) this.destroy();
-    else if (!this.#connecting) this.#shutdown();
+    this.#maybeClose();
+    if (!this.#closed) this.#shutdown();
   }
 
   pause(): void {
@@ -361,7 +363,7 @@ export class RawSocket {
     if (err !== 0) this.#failSoon(errnoError(err, 'shutdown'));
   }
 
-  /** Both directions done (peer's FIN in, ours handed to the kernel): close, as net.Socket does with allowHalfOpen. */
+  /** Both directions done (peer's FIN in, ours asked for, nothing queued): close, as net.Socket does with allowHalfOpen. */
   #maybeClose(): void {
     if (this.#readEnded && this.#writeEnded && !this.#connecting && this.#pending === 0) this.destroy();
   }
@@ -418,7 +420,7 @@ export class RawSocket {
     if (status < 0) s.#fail(errnoError(status, 'write'));
     else if (s.#pending === 0) {
       s.#events.drain(s.#owner);
-      if (!s.#closed) s.#maybeClose();
+      s.#maybeClose();
     }
   }
 
