@@ -6,16 +6,19 @@
  * - read at scrape time from the members (state, weight, open connections,
  *   bytes, ejections), so the data path does no metric work per chunk;
  * - counted from listener and pool events (one per connection or transition),
- *   through label children resolved once and cached.
+ *   into plain numbers held per label set, resolved once; they reach
+ *   prom-client when scraped (its own inc() and observe() hash the labels on
+ *   every call).
  *
  * Members are read from the pool at scrape time, so members added or removed
  * later (reload, discovery) need nothing more; a removed member is still read
  * while it has open connections, so its last bytes are counted.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Member, MemberState, StateChange } from '../pool/member.js';
 import type { Pool, RoutingMode } from '../pool/pool.js';
 import type { ConnectResult, DropEvent, EndReason, Listener, SessionRecord } from '../proxy/types.js';
+import { FastHistogram, type HistogramChild } from './histogram.js';
 import { version } from './version.js';
 
 /** What `watch` needs of a service (src/service.ts provides it). */
@@ -56,26 +59,43 @@ export function connectionResult(record: SessionRecord): string {
   return 'ok';
 }
 
-interface CounterChild {
-  inc(value?: number): void;
+/** Counts for one label set of a counter, handed to prom-client at scrape time (flush). */
+class Tally {
+  readonly #child: { inc(value: number): void };
+  #pending = 0;
+
+  constructor(child: { inc(value: number): void }) {
+    this.#child = child;
+  }
+
+  inc(value = 1): void {
+    this.#pending += value;
+  }
+
+  flush(): void {
+    if (this.#pending === 0) return;
+    this.#child.inc(this.#pending);
+    this.#pending = 0;
+  }
 }
 
 /**
- * One service's children of a counter keyed by up to two label values,
- * each resolved once; remembered so the service's series can be removed.
+ * One service's tallies of a counter keyed by up to two label values,
+ * each resolved once; remembered so they can be flushed and the service's series removed.
  */
 class Children {
   readonly #counter: Counter<string>;
   readonly #labels: (a: string, b: string) => Record<string, string>;
-  readonly #byA = new Map<string, Map<string, CounterChild>>();
+  readonly #byA = new Map<string, Map<string, Tally>>();
   readonly #made: Record<string, string>[] = [];
+  readonly #tallies: Tally[] = [];
 
   constructor(counter: Counter<string>, labels: (a: string, b: string) => Record<string, string>) {
     this.#counter = counter;
     this.#labels = labels;
   }
 
-  get(a: string, b = ''): CounterChild {
+  get(a: string, b = ''): Tally {
     let byB = this.#byA.get(a);
     if (byB === undefined) {
       byB = new Map();
@@ -85,16 +105,22 @@ class Children {
     if (child === undefined) {
       const labels = this.#labels(a, b);
       this.#counter.inc(labels, 0);
-      child = this.#counter.labels(labels);
+      child = new Tally(this.#counter.labels(labels));
       byB.set(b, child);
       this.#made.push(labels);
+      this.#tallies.push(child);
     }
     return child;
+  }
+
+  flush(): void {
+    for (const t of this.#tallies) t.flush();
   }
 
   forget(): void {
     for (const labels of this.#made) this.#counter.remove(labels);
     this.#made.length = 0;
+    this.#tallies.length = 0;
     this.#byA.clear();
   }
 }
@@ -104,9 +130,9 @@ interface Tracked {
   bytesIn: number;
   bytesOut: number;
   ejections: number;
-  in: CounterChild;
-  out: CounterChild;
-  ejected: CounterChild;
+  in: Tally;
+  out: Tally;
+  ejected: Tally;
 }
 
 /** Everything kept for one service name; it outlives a reload that replaces the service object. */
@@ -124,8 +150,8 @@ class ServiceSeries {
   readonly reroutes: Children;
   readonly bytes: Children;
   readonly ejections: Children;
-  readonly duration: { observe(v: number): void };
-  readonly connectDuration: { observe(v: number): void };
+  readonly duration: HistogramChild;
+  readonly connectDuration: HistogramChild;
 
   constructor(service: string, m: Definitions) {
     this.name = service;
@@ -159,8 +185,18 @@ class ServiceSeries {
     for (const s of this.sources) for (const m of s.pool.members) this.track(m);
   }
 
+  /** Hands every tally to prom-client. */
+  flush(): void {
+    for (const c of this.#children()) c.flush();
+  }
+
   forget(): void {
-    for (const c of [
+    for (const c of this.#children()) c.forget();
+    this.tracked.clear();
+  }
+
+  #children(): Children[] {
+    return [
       this.connections,
       this.transitions,
       this.connectFailures,
@@ -169,20 +205,17 @@ class ServiceSeries {
       this.reroutes,
       this.bytes,
       this.ejections,
-    ]) {
-      c.forget();
-    }
-    this.tracked.clear();
+    ];
   }
 }
 
-/** Every metric of one registry. Scrape-time series share one `collect` hook. */
+/** Every metric of one registry. Gauges and counters share one `collect` hook (scrape-time reads, tally flush). */
 function define(registry: Registry, collect: () => void) {
   const registers = [registry];
   const gauge = (name: string, help: string, labelNames: string[]) =>
     new Gauge({ name, help, labelNames, registers, collect });
-  const counter = (name: string, help: string, labelNames: string[], scraped = false) =>
-    new Counter({ name, help, labelNames, registers, ...(scraped ? { collect } : {}) });
+  const counter = (name: string, help: string, labelNames: string[]) =>
+    new Counter({ name, help, labelNames, registers, collect });
 
   new Gauge({
     name: 'switchyard_build_info',
@@ -233,13 +266,11 @@ function define(registry: Registry, collect: () => void) {
       'switchyard_bytes_total',
       'Bytes relayed; direction in = client to member, out = member to client',
       ['service', 'member', 'direction'],
-      true,
     ),
     ejectionsTotal: counter(
       'switchyard_member_ejections_total',
       'Times passive outlier detection ejected the member',
       ['service', 'member'],
-      true,
     ),
     connectionsTotal: counter(
       'switchyard_connections_total',
@@ -267,19 +298,19 @@ function define(registry: Registry, collect: () => void) {
       'Sessions moved to another member (udp failover, tcp replay on silence)',
       ['service'],
     ),
-    connectionDuration: new Histogram({
+    connectionDuration: new FastHistogram({
       name: 'switchyard_connection_duration_seconds',
       help: 'Lifetime of connections (tcp) or sessions (udp) a member served',
       labelNames: ['service'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
-      registers,
+      registry,
     }),
-    connectDuration: new Histogram({
+    connectDuration: new FastHistogram({
       name: 'switchyard_connect_duration_seconds',
       help: 'Time to establish a connection to a member (successful attempts)',
       labelNames: ['service'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
+      registry,
     }),
   };
 }
@@ -290,12 +321,12 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #m: Definitions;
   readonly #series = new Map<string, ServiceSeries>();
-  #refreshed = false;
+  #collected = false;
   readonly #scope: 'all' | 'control' | 'data';
 
   constructor(options: MetricsOptions = {}) {
     this.#scope = options.scope ?? 'all';
-    this.#m = define(this.registry, () => this.#refreshOnce());
+    this.#m = define(this.registry, () => this.#collectOnce());
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_' });
   }
 
@@ -340,15 +371,15 @@ export class Metrics {
     for (const series of [...this.#series.values()]) for (const s of [...series.sources]) this.unwatch(s);
   }
 
-  #refreshOnce(): void {
-    if (this.#scope === 'data') return;
-    // All collect hooks of one scrape run in the same synchronous pass; refresh once for all of them.
-    if (this.#refreshed) return;
-    this.#refreshed = true;
+  #collectOnce(): void {
+    // All collect hooks of one scrape run in the same synchronous pass; collect once for all of them.
+    if (this.#collected) return;
+    this.#collected = true;
     queueMicrotask(() => {
-      this.#refreshed = false;
+      this.#collected = false;
     });
-    this.#refresh();
+    if (this.#scope !== 'data') this.#refresh();
+    for (const series of this.#series.values()) series.flush();
   }
 
   #refresh(): void {
