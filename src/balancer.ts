@@ -114,6 +114,8 @@ export class Switchyard implements AdminTarget {
 
   /** Applies a new config, or re-reads the config file. A config that fails to load or bind is refused whole. */
   reload(next?: Config): Promise<ReloadResult> {
+    // A worker applies what the primary sends and answers it; the primary tells the outcome, once for all.
+    const announce = this.role !== 'data';
     const run = async (): Promise<ReloadResult> => {
       let config: Config;
       try {
@@ -123,10 +125,10 @@ export class Switchyard implements AdminTarget {
         await this.#apply(config);
       } catch (err) {
         const errors = errorLines(err);
-        this.logger.error({ code: 'SWY_ERR_RELOAD', errors }, 'reload refused; the running config stays');
+        if (announce) this.logger.error({ code: 'SWY_ERR_RELOAD', errors }, 'reload refused; the running config stays');
         return { ok: false, errors };
       }
-      this.logger.info({ services: config.services.map((s) => s.name) }, 'config reloaded');
+      if (announce) this.logger.info({ services: config.services.map((s) => s.name) }, 'config reloaded');
       return { ok: true };
     };
     // Reloads run one at a time, in the order asked.

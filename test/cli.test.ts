@@ -50,7 +50,7 @@ t.test('SIGHUP reloads the file; a bad file is refused and the running config st
   const two = await echoServer();
   t.teardown(() => Promise.all([one.close(), two.close()]));
   const yaml = (members: string[]) =>
-    `log: { level: info }\nservices:\n  - name: svc\n    listen: 127.0.0.1:0\n    members: [${members.join(', ')}]\n`;
+    `log: { level: info }\nworkers: 2\nservices:\n  - name: svc\n    listen: 127.0.0.1:0\n    members: [${members.join(', ')}]\n`;
   const cfg = file('reload.yaml', yaml([one.address]));
   const p = run(t, ['-c', cfg]);
   const port = listenPort(await p.waitFor((l) => l['msg'] === 'listening'));
@@ -63,7 +63,8 @@ t.test('SIGHUP reloads the file; a bad file is refused and the running config st
   // Reload with the listener at the same address: the config file says port 0, so name the bound port.
   writeFileSync(cfg, yaml([two.address]).replace('127.0.0.1:0', `127.0.0.1:${port}`));
   p.child.kill('SIGHUP');
-  await p.waitFor((l) => l['msg'] === 'config reloaded');
+  const reloaded = await p.waitFor((l) => l['msg'] === 'config reloaded');
+  t.equal(reloaded['pid'], p.child.pid, 'announced by the primary, once every worker has applied it');
   const before = two.accepted;
   t.ok((await exchange(port, 'c\n')).ok, 'serving after the reload');
   t.equal(two.accepted, before + 1, 'the new member took the connection');
