@@ -64,7 +64,13 @@ function notes(r: ScenarioReport, columns: string[]): string[] {
 function cpuTable(r: ScenarioReport, columns: string[]): string[] {
   const measurements = [...new Set(r.runs.map((x) => x.measurement))];
   if (measurements.length === 0) return [];
-  const lines = ['', 'CPU in the measured window, % of one core (gen: the load generators, the busiest process in brackets; proxy: its whole process tree; backend: the members):', '', ...header(columns, 'measurement')];
+  const lines = [
+    '',
+    'CPU in the measured window, % of one core (gen: the load generators, the busiest process in brackets; proxy: its whole process tree, ' +
+      'with its CPU time per operation (request, connection or query) where the load counts operations; backend: the members):',
+    '',
+    ...header(columns, 'measurement'),
+  ];
   for (const m of measurements) {
     const cells = columns.map((c) => {
       const runs = r.runs.filter((x) => x.measurement === m && x.column === c);
@@ -72,7 +78,10 @@ function cpuTable(r: ScenarioReport, columns: string[]): string[] {
       const gen = median(runs.map((x) => x.generator.cpuCores));
       const busiest = median(runs.map((x) => x.generator.busiestProcessCores));
       const proxies = runs.map((x) => x.proxyCpuCores).filter((x): x is number => x !== null);
-      const proxy = proxies.length ? ` · proxy ${percent(median(proxies))}` : '';
+      // On a saturated box the rates move with the machine; CPU per operation is what one proxy costs against another.
+      const perOp = runs.filter((x) => x.proxyCpuCores !== null && x.ops > 0).map((x) => (x.proxyCpuCores! * x.windowMs * 1000) / x.ops);
+      const each = perOp.length ? ` (${formatValue(median(perOp), 'µs')} µs/op)` : '';
+      const proxy = proxies.length ? ` · proxy ${percent(median(proxies))}${each}` : '';
       const backendRuns = runs.map((x) => x.backendCpuCores).filter((x): x is number => typeof x === 'number');
       const backend = backendRuns.length ? ` · backend ${percent(median(backendRuns))}` : '';
       return `gen ${percent(gen)} [${percent(busiest)}]${proxy}${backend}`;

@@ -10,6 +10,8 @@ import { switchyardConfig } from '../../bench/compare/switchyard.js';
 import { haproxy, haproxyConfig, parseServersState } from '../../bench/compare/haproxy.js';
 import { nginx, nginxConfig } from '../../bench/compare/nginx.js';
 import type { CheckKind, TargetOptions } from '../../bench/compare/target.js';
+import type { RunRecord, ScenarioReport } from '../../bench/report/model.js';
+import { markdown } from '../../bench/report/table.js';
 import { parseConfig } from '../../src/config/load.js';
 
 t.test('histogram percentiles stay within 2% and merge', async (t) => {
@@ -118,4 +120,35 @@ t.test('NGINX: config accepted by nginx -t where installed', async (t) => {
   writeFileSync(join(dir, 'n.conf'), text);
   const r = spawnSync('/usr/sbin/nginx', ['-t', '-p', dir, '-e', join(dir, 'e.log'), '-c', join(dir, 'n.conf')], { encoding: 'utf8' });
   t.equal(r.status, 0, `nginx -t accepts it\n${r.stdout}${r.stderr}`);
+});
+
+t.test('CPU table: the proxy CPU per operation where the load counts operations, none for bulk or direct', async (t) => {
+  const run = (column: string, measurement: string, proxyCpuCores: number | null, ops: number): RunRecord => ({
+    scenario: 's',
+    column,
+    measurement,
+    repeat: 0,
+    windowMs: 5000,
+    generator: { processes: 1, cpuCores: 0.5, busiestProcessCores: 0.5 },
+    proxyCpuCores,
+    ops,
+    errors: 0,
+    errorKinds: {},
+  });
+  const report: ScenarioReport = {
+    name: 's',
+    title: 'a scenario',
+    figures: [
+      { scenario: 's', name: 'rate', unit: 'req/s', better: 'higher', ratio: true, values: { direct: 1e4, switchyard: 1e4 }, samples: {}, notes: {} },
+    ],
+    runs: [run('direct', 'rate', null, 50_000), run('switchyard', 'rate', 0.75, 50_000), run('switchyard', 'bulk', 0.8, 0)],
+    timelines: [],
+    configs: {},
+    notes: [],
+    durationMs: 0,
+  };
+  const text = markdown([report], ['direct', 'switchyard'], ['# t']);
+  // 0.75 cores for 5 s over 50,000 operations: 75 µs each.
+  t.match(text, /^\| rate \| gen 50% \[50%\] \| gen 50% \[50%\] · proxy 75% \(75\.0 µs\/op\) \|$/m);
+  t.match(text, /^\| bulk \|  \| gen 50% \[50%\] · proxy 80% \|$/m, 'no operations counted: no per-operation figure');
 });
