@@ -87,8 +87,8 @@ class Children {
   readonly #counter: Counter<string>;
   readonly #labels: (a: string, b: string) => Record<string, string>;
   readonly #byA = new Map<string, Map<string, Tally>>();
-  readonly #made: Record<string, string>[] = [];
-  readonly #tallies: Tally[] = [];
+  /** Every label set made, with its tally: flushed at scrape, removed on forget. */
+  readonly #made: { labels: Record<string, string>; tally: Tally }[] = [];
 
   constructor(counter: Counter<string>, labels: (a: string, b: string) => Record<string, string>) {
     this.#counter = counter;
@@ -107,20 +107,18 @@ class Children {
       this.#counter.inc(labels, 0);
       child = new Tally(this.#counter.labels(labels));
       byB.set(b, child);
-      this.#made.push(labels);
-      this.#tallies.push(child);
+      this.#made.push({ labels, tally: child });
     }
     return child;
   }
 
   flush(): void {
-    for (const t of this.#tallies) t.flush();
+    for (const { tally } of this.#made) tally.flush();
   }
 
   forget(): void {
-    for (const labels of this.#made) this.#counter.remove(labels);
+    for (const { labels } of this.#made) this.#counter.remove(labels);
     this.#made.length = 0;
-    this.#tallies.length = 0;
     this.#byA.clear();
   }
 }
