@@ -152,6 +152,10 @@ export class RawSocket {
   #reading = false;
   #readEnded = false;
   #writeEnded = false;
+  /**
+   * An end() inside the `connect` event shuts down at once; #afterConnect, which shuts down after that
+   * event for an end() made while connecting, then finds the socket ended too: shut down once.
+   */
   #shutdownSent = false;
   #closed = false;
   /** Writes libuv has queued and not completed. */
