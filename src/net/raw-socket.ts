@@ -56,11 +56,21 @@ const SHARED_READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 /**
  * Reads this large mean bulk transfer: copying every one, or allocating one per read as Node
  * does (glibc then grows and trims its heap around them: brk and page faults, 4.5 Gbit/s
- * through one stream where a kept buffer gives 10), costs more than a buffer of the socket's own.
+ * through one stream where a kept buffer gives 10), costs more than a buffer the socket keeps
+ * reading into. The socket holds that buffer only while its reads are bulk: two smaller reads
+ * in a row give it back to a free list, as HAProxy releases a connection's empty buffers to
+ * its pool. One is not enough: on loopback a bulk stream reads 64 KiB and 29 KiB by turns. So a
+ * connection that moved a large result (a database client's pooled connection) gives the
+ * buffer back at its next small exchange instead of holding 64 KiB per direction for life,
+ * and the next bulk transfer takes one from the list without allocating. (An idle socket
+ * keeps it: only a read can change the buffer libuv reads into.)
  */
 const BULK_READ = 32 * 1024;
-const BULK_READS_TO_SWITCH = 2;
+const SMALL_READS_TO_RELEASE = 2;
 const OWN_BUFFER_SIZE = 64 * 1024;
+/** Free bulk buffers kept for reuse, at most this many (4 MiB); more are left to the garbage collector. */
+const SPARE_BUFFERS_MAX = 64;
+const spareBuffers: Buffer[] = [];
 
 interface TcpHandle {
   /** Called after each read into the handle's user buffer; a Buffer returned becomes the next one. */
@@ -162,7 +172,8 @@ export class RawSocket {
   #pending = 0;
   /** The owner lets this socket read into a buffer of its own (see reuseReadBuffer). */
   #mayReuse = false;
-  #bulkReads = 0;
+  /** Reads smaller than BULK_READ in a row while holding a bulk buffer. */
+  #smallReads = 0;
   #ownBuffer: Buffer | undefined;
   /** A name's further addresses, tried in turn when a connect fails (as net.connect does). */
   #nextAddresses: LookupAddress[] | undefined;
@@ -238,7 +249,7 @@ export class RawSocket {
    * From now on a `data` chunk may be a view of a buffer this socket reads into again:
    * the owner promises to keep no chunk past its `data` call and to pause this socket
    * while a write of one is queued (write() returned false) until `drain`. The socket
-   * takes such a buffer only once it sees bulk reads; until then chunks are fresh.
+   * reads into such a buffer only while its reads are bulk; other chunks are fresh.
    */
   reuseReadBuffer(): void {
     this.#mayReuse = true;
@@ -400,10 +411,17 @@ export class RawSocket {
         SHARED_READ_BUFFER.copy(chunk, 0, 0, n);
       }
       s.#events.data(s.#owner, chunk);
-      if (own === undefined && n >= BULK_READ && s.#mayReuse && ++s.#bulkReads >= BULK_READS_TO_SWITCH && !s.#closed) {
-        return (s.#ownBuffer = Buffer.allocUnsafeSlow(OWN_BUFFER_SIZE));
+      if (!s.#mayReuse || s.#closed) return undefined;
+      if (n >= BULK_READ) {
+        s.#smallReads = 0;
+        return own === undefined ? (s.#ownBuffer = spareBuffers.pop() ?? Buffer.allocUnsafeSlow(OWN_BUFFER_SIZE)) : undefined;
       }
-      return undefined;
+      // A paused socket may have this chunk in a queued write: it keeps the buffer until a later small read.
+      if (own === undefined || ++s.#smallReads < SMALL_READS_TO_RELEASE || !s.#wantRead) return undefined;
+      s.#ownBuffer = undefined;
+      s.#smallReads = 0;
+      if (spareBuffers.length < SPARE_BUFFERS_MAX) spareBuffers.push(own);
+      return SHARED_READ_BUFFER;
     }
     if (n === 0) return;
     if (n !== UV_EOF) {

@@ -6,7 +6,7 @@
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import { RawSocket, takeConnections, type SocketEvents } from '../../src/net/raw-socket.js';
+import { IGNORE, RawSocket, takeConnections, type SocketEvents } from '../../src/net/raw-socket.js';
 
 t.setTimeout(30_000);
 
@@ -193,4 +193,60 @@ t.test('takeConnections hands a listening server’s connections over as handles
   t.equal(Buffer.concat(got).toString(), 'hello');
   t.equal(Buffer.concat(logs[0]!.bytes).toString(), 'bye');
   t.equal(accepted.length, 1);
+});
+
+t.test('a reused read buffer is held only while reads are bulk, then given back and taken again', async (t) => {
+  let peer!: Socket;
+  const server = createServer((s) => (peer = s));
+  const port = await listen(server, t);
+  /** Each chunk's backing store and whether all its bytes are the phase's fill byte. */
+  const chunks: { store: ArrayBufferLike; intact: boolean }[] = [];
+  let fill = 0;
+  let received = 0;
+  let want = 0;
+  let arrived: () => void = () => {};
+  const events: SocketEvents<undefined> = {
+    ...IGNORE,
+    data: (_, chunk) => {
+      chunks.push({ store: chunk.buffer, intact: chunk.every((b) => b === fill) });
+      received += chunk.length;
+      if (received >= want) arrived();
+    },
+  };
+  const socket = RawSocket.connect('127.0.0.1', port, events, undefined);
+  t.teardown(() => socket.destroy());
+  socket.reuseReadBuffer();
+  socket.resume();
+  await new Promise((r) => setTimeout(r, 20));
+  /** The peer sends `bytes` of `byte`; resolves with the chunks they came in. */
+  const phase = async (byte: number, bytes: number) => {
+    fill = byte;
+    const from = chunks.length;
+    want = received + bytes;
+    const done = new Promise<void>((r) => (arrived = r));
+    peer.write(Buffer.alloc(bytes, byte));
+    await done;
+    return chunks.slice(from);
+  };
+
+  const bulk = await phase(1, 4 * 1024 * 1024);
+  // The first bulk read is copied out (it came into the shared buffer); the rest go into the socket's own.
+  const own = bulk.at(-2)?.store;
+  t.equal(own?.byteLength, 64 * 1024, 'bulk reads go into a 64 KiB buffer the socket keeps');
+  const inOwn = bulk.filter((c) => c.store === own).length;
+  t.ok(inOwn >= 0.8 * bulk.length, `the same buffer, read after read (${inOwn} of ${bulk.length} reads)`);
+  // The bulk phase may have ended on a small read: three more, one at a time, are past the two that give it back.
+  await phase(2, 100);
+  await phase(3, 100);
+  const small = await phase(5, 100);
+  t.not(small[0]!.store, own, 'after small reads the socket no longer holds it: a small chunk is a copy');
+  const again = await phase(6, 4 * 1024 * 1024);
+  t.ok(
+    again.some((c) => c.store === own),
+    'the next bulk transfer takes the given-back buffer instead of allocating one',
+  );
+  t.ok(
+    chunks.every((c) => c.intact),
+    'every chunk carries its own bytes',
+  );
 });
