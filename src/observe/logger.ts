@@ -22,6 +22,9 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level,
       formatters: { level: (label) => ({ level: label }) },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // Our errors already say their cause in their message; pino's default `err` serializer would append it again.
+      // This one keeps the message as is and logs the cause (with its code) as a field of its own.
+      serializers: { err: pino.stdSerializers.errWithCause },
     },
     destination,
   );

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { watchAccessLog } from '../../src/observe/access-log.js';
 import { watchListenerErrors } from '../../src/observe/listener-errors.js';
+import { SwitchyardError } from '../../src/errors.js';
 import { createLogger } from '../../src/observe/logger.js';
 import { watchTransitions } from '../../src/observe/transitions-log.js';
 import { fakeService, sessionRecord } from './fake-service.js';
@@ -131,4 +132,15 @@ t.test('accept errors: logged at most once per interval, with how many were left
   stop();
   svc.listener.emit('accept-error', emfile);
   t.equal(lines.length, 2, 'nothing after stop');
+});
+
+t.test('an error with a cause: the message as the error says it, the cause and its code beside it', async (t) => {
+  const { lines, logger } = capture();
+  const cause = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:5432'), { code: 'EADDRINUSE' });
+  const err = new SwitchyardError('SWY_ERR_LISTEN', `cannot listen on 127.0.0.1:5432: ${cause.message}`, { cause });
+  logger.fatal({ err }, 'cannot start');
+  const logged = lines[0]!.err as { message: string; code: string; cause: { message: string; code: string } };
+  t.equal(logged.message, 'cannot listen on 127.0.0.1:5432: listen EADDRINUSE: address already in use 127.0.0.1:5432', 'said once');
+  t.equal(logged.code, 'SWY_ERR_LISTEN');
+  t.match(logged.cause, { message: cause.message, code: 'EADDRINUSE' });
 });
