@@ -23,7 +23,7 @@
  */
 import { lookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
-import { getSystemErrorName } from 'node:util';
+import { errnoError } from './errno.js';
 
 /** What a socket reports; `owner` is the object the socket was given (a session). */
 export interface SocketEvents<T> {
@@ -126,15 +126,6 @@ const tcp = binding('tcp_wrap') as TcpBinding;
 const stream = binding('stream_wrap') as StreamBinding;
 const state = stream.streamBaseState;
 const { kReadBytesOrError, kLastWriteWasAsync } = stream;
-
-function errnoError(status: number, syscall: string, target?: string): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  const err: NodeJS.ErrnoException = new Error(`${syscall} ${code}${target === undefined ? '' : ` ${target}`}`);
-  err.code = code;
-  err.errno = status;
-  err.syscall = syscall;
-  return err;
-}
 
 function noop(): void {}
 

@@ -13,9 +13,9 @@
  * member at its next datagram. The session itself never picks; it reports to
  * its owner, the listener, which holds the pool and publishes events.
  */
-import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { formatEndpoint } from '../net/address.js';
+import { RawUdp, type DatagramEvents } from '../net/raw-udp.js';
 import type { Attachment, Member } from '../pool/member.js';
 
 /** Largest UDP payloads: 65535 less the IPv4 (20) and UDP (8) headers; IPv6's length field excludes its header. */
@@ -83,7 +83,7 @@ class RecentDatagrams {
 /** What a session needs from its listener. */
 export interface SessionOwner {
   /** The listening socket: replies go out through it. */
-  readonly socket: Socket;
+  readonly socket: RawUdp;
   /** The session ends once replies reach this many per client datagram (0 = unlimited). */
   readonly responsesPerSession: number;
   /** The member answered for the first time since the session attached to it, or since it was reported silent. */
@@ -136,11 +136,9 @@ export class UdpSession implements Attachment {
   readonly #owner: SessionOwner;
   readonly #maxToClient: number;
   #maxToMember = MAX_PAYLOAD_V4;
-  #upstream: Socket | undefined;
-  #connected = false;
+  #upstream: RawUdp | undefined;
   #pending: Buffer[] | undefined;
   #answered = false;
-  #sendDone: ((err: Error | null) => void) | undefined;
   readonly #recent = new RecentDatagrams();
   /** Datagrams sent to, and replies from, the current member. */
   #sentToMember = 0;
@@ -157,12 +155,8 @@ export class UdpSession implements Attachment {
 
   /** Opens an upstream socket connected to `member` and registers the session on it. */
   attach(member: Member): void {
-    const family = isIP(member.address.host) === 6 ? 6 : 4;
-    const sock = createSocket(family === 6 ? 'udp6' : 'udp4');
-    this.#maxToMember = family === 6 ? MAX_PAYLOAD_V6 : MAX_PAYLOAD_V4;
+    this.#maxToMember = isIP(member.address.host) === 6 ? MAX_PAYLOAD_V6 : MAX_PAYLOAD_V4;
     this.member = member;
-    this.#upstream = sock;
-    this.#connected = false;
     this.#answered = false;
     this.#sentToMember = 0;
     this.#repliesFromMember = 0;
@@ -170,23 +164,19 @@ export class UdpSession implements Attachment {
     this.awaiting = false;
     member.active++;
     member.attachments.add(this);
-    // One set of handlers per upstream socket; each checks that its socket is still the session's.
-    const failed = (err: NodeJS.ErrnoException, sending: boolean) => {
-      if (sock === this.#upstream) this.#owner.upstreamFailed(this, member, err, sending);
-    };
-    this.#sendDone = (err) => {
-      if (err) failed(err, true);
-    };
-    sock.on('message', this.#onReply);
-    sock.on('error', (err) => failed(err, false));
-    sock.connect(member.address.port, member.address.host, () => {
-      if (sock !== this.#upstream) return;
-      this.#connected = true;
-      const pending = this.#pending;
-      this.#pending = undefined;
-      if (pending) for (const msg of pending) sock.send(msg, this.#sendDone);
-    });
+    // A closed upstream socket reports nothing more, so whatever one reports is about the current member.
+    this.#upstream = RawUdp.connect(member.address.host, member.address.port, UdpSession.#upstreamEvents, this);
   }
+
+  static readonly #upstreamEvents: DatagramEvents<UdpSession> = {
+    message: (s, msg) => s.#onReply(msg),
+    connect: (s) => {
+      const pending = s.#pending;
+      s.#pending = undefined;
+      if (pending) for (const msg of pending) s.#upstream!.send(msg);
+    },
+    error: (s, err, sending) => s.#owner.upstreamFailed(s, s.member!, err, sending),
+  };
 
   /** Closes the upstream socket and leaves the member: to wait for a new one, or to end. */
   detach(): void {
@@ -249,9 +239,9 @@ export class UdpSession implements Attachment {
       this.awaiting = true;
       this.awaitingSince = performance.now();
     }
-    if (this.#connected) {
-      // Not awaited: a send never blocks the loop, and the callback only reports failures.
-      this.#upstream!.send(msg, this.#sendDone);
+    const up = this.#upstream!;
+    if (up.connected) {
+      up.send(msg);
     } else if ((this.#pending ??= []).length < MAX_PENDING) {
       this.#pending.push(msg);
     } else {
@@ -266,7 +256,7 @@ export class UdpSession implements Attachment {
     return n > 0 ? sent - Math.floor(replies / n) : replies > 0 ? sent - replies : sending ? 2 : 1;
   }
 
-  #onReply = (msg: Buffer): void => {
+  #onReply(msg: Buffer): void {
     const member = this.member;
     if (member === undefined) return;
     this.touched = true;
@@ -281,19 +271,17 @@ export class UdpSession implements Attachment {
       this.silent = false;
     }
     if (msg.length > this.#maxToClient) this.#owner.dropped('too-large', msg.length);
-    else this.#owner.socket.send(msg, this.clientPort, this.clientAddress);
+    else this.#owner.socket.sendTo(msg, this.clientPort, this.clientAddress);
     const n = this.#owner.responsesPerSession;
     if (n > 0 && this.datagramsOut >= n * this.datagramsIn) this.#owner.done(this);
     else this.#recent.keep(Math.max(RESEND_MIN, this.#estimate(false)));
-  };
+  }
 
   #closeUpstream(): void {
     const sock = this.#upstream;
     if (sock === undefined) return;
     this.#upstream = undefined;
-    this.#connected = false;
     this.#pending = undefined;
-    this.#sendDone = undefined;
     sock.close();
   }
 }

@@ -31,13 +31,14 @@
  * Like the TCP listener it never logs or counts: it emits `session-end`,
  * `connect-result`, `reroute` and `drop`, and keeps the members' live counters.
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP, type AddressInfo } from 'node:net';
 import type { ServiceConfig } from '../config/types.js';
 import { SwitchyardError } from '../errors.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
+import { RawUdp, type DatagramEvents, type Sender } from '../net/raw-udp.js';
 import type { Member, StateChange } from '../pool/member.js';
 import type { Pool } from '../pool/pool.js';
 import { Acl } from './acl.js';
@@ -55,6 +56,8 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   readonly #pool: Pool;
   #acl: Acl;
   #socket: Socket | undefined;
+  /** The listening socket's datagrams and sends, past dgram (net/raw-udp.ts). */
+  #raw: RawUdp | undefined;
   readonly #sessions = new UdpSessionTable();
   #accepting = true;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -85,8 +88,6 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
       ipv6Only: false,
       recvBufferSize: LISTEN_BUFFER_BYTES,
       sendBufferSize: LISTEN_BUFFER_BYTES,
-      // Replies go to client addresses, always IP literals of the socket's family: no dns.lookup, no isIP per datagram.
-      lookup: (address, _options, callback) => callback(null, address, family),
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
@@ -99,9 +100,8 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
         resolve();
       });
     });
-    // Sends to clients report no errors (no callback); a failed receive on the listening socket is transient.
     socket.on('error', () => {});
-    socket.on('message', this.#onMessage);
+    this.#raw = RawUdp.adopt(socket, UdpListener.#listeningEvents, this);
     this.#socket = socket;
     this.#pool.on('state', this.#onMemberState);
     this.#armSweep();
@@ -131,7 +131,14 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     for (const s of this.#sessions.values()) this.#end(s, reason);
   }
 
-  #onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+  static readonly #listeningEvents: DatagramEvents<UdpListener> = {
+    message: (l, msg, from) => l.#onMessage(msg, from),
+    connect: () => {},
+    // A failed receive on the listening socket is transient.
+    error: () => {},
+  };
+
+  #onMessage(msg: Buffer, rinfo: Sender): void {
     let s = this.#sessions.get(rinfo.address, rinfo.port);
     if (s === undefined) {
       s = this.#open(rinfo, msg.length);
@@ -140,10 +147,10 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
       return;
     }
     if (!s.forward(msg)) this.#drop('too-large', msg.length);
-  };
+  }
 
   /** Admits a new client: ACL, maxSessions, a member. */
-  #open(rinfo: RemoteInfo, bytes: number): UdpSession | undefined {
+  #open(rinfo: Sender, bytes: number): UdpSession | undefined {
     if (!this.#accepting) return undefined;
     const clientIp = unmapIPv4(rinfo.address);
     if (!this.#acl.open && !this.#acl.allows(clientIp)) return this.#drop('refused-acl', bytes);
@@ -292,6 +299,8 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     const socket = this.#socket;
     if (socket === undefined) return Promise.resolve();
     this.#socket = undefined;
+    this.#raw?.close();
+    this.#raw = undefined;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     this.#pool.off('state', this.#onMemberState);
@@ -303,7 +312,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     const listener = this;
     return {
       get socket() {
-        return listener.#socket!;
+        return listener.#raw!;
       },
       get responsesPerSession() {
         return listener.#config.responsesPerSession;
