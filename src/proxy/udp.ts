@@ -100,8 +100,14 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
         resolve();
       });
     });
+    // Once its handle is taken over, dgram reports nothing we act on: receive errors come to #listeningEvents.
     socket.on('error', () => {});
-    this.#raw = RawUdp.adopt(socket, UdpListener.#listeningEvents, this);
+    try {
+      this.#raw = RawUdp.adopt(socket, UdpListener.#listeningEvents, this);
+    } catch (err) {
+      socket.close();
+      throw refused(err as Error);
+    }
     this.#socket = socket;
     this.#pool.on('state', this.#onMemberState);
     this.#armSweep();
