@@ -90,7 +90,6 @@ interface TcpHandle {
 }
 
 interface WriteReq {
-  handle: TcpHandle;
   oncomplete: (this: WriteReq, status: number) => void;
   socket: RawSocket | undefined;
   /** Kept alive while libuv still points into it. */
@@ -263,22 +262,24 @@ export class RawSocket {
   /** Writes a chunk; false when it had to be queued (then `drain` follows once all are out). */
   write(chunk: Buffer): boolean {
     if (this.#closed || this.#writeEnded) return false;
-    const req = spareWrite ?? new stream.WriteWrap();
+    let req = spareWrite;
     spareWrite = undefined;
-    req.handle = this.#handle;
-    req.oncomplete = RawSocket.#afterWrite;
-    req.socket = this;
-    req.buffer = chunk;
+    if (req === undefined) {
+      req = new stream.WriteWrap();
+      req.oncomplete = RawSocket.#afterWrite;
+    }
     const err = this.#handle.writeBuffer(req, chunk);
     if (err !== 0) {
       this.#failSoon(errnoError(err, 'write'));
       return false;
     }
     if (state[kLastWriteWasAsync] === 0) {
-      req.socket = req.buffer = undefined;
       spareWrite = req;
       return true;
     }
+    // Queued: the request is libuv's until it completes, and keeps the bytes alive till then.
+    req.socket = this;
+    req.buffer = chunk;
     this.#pending++;
     return false;
   }
