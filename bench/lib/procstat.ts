@@ -1,5 +1,5 @@
-/** Resident memory and CPU time of a process tree, read from /proc (Linux). */
-import { readFileSync } from 'node:fs';
+/** Resident memory, CPU time and open sockets of a process tree, read from /proc (Linux). */
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { processTree } from './children.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -45,4 +45,37 @@ export function cpuBetween(before: Map<number, number>, after: Map<number, numbe
   let total = 0;
   for (const [p, s] of after) total += s - (before.get(p) ?? 0);
   return total;
+}
+
+/** Open sockets per process of a tree: the entries of /proc/PID/fd that link to a socket. */
+export function socketsPerProcess(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const p of processTree(pid)) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${p}/fd`);
+    } catch {
+      continue;
+    }
+    let n = 0;
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${p}/fd/${fd}`).startsWith('socket:')) n++;
+      } catch {
+        // Closed between the listing and the read.
+      }
+    }
+    out.set(p, n);
+  }
+  return out;
+}
+
+/**
+ * The proxied connections each process of a proxy took on between two samples of
+ * socketsPerProcess (two sockets each: the client's and the member's), busiest first.
+ */
+export function connectionsPerProcess(before: Map<number, number>, during: Map<number, number>): number[] {
+  return [...during]
+    .map(([p, n]) => Math.max(0, Math.round((n - (before.get(p) ?? 0)) / 2)))
+    .sort((a, b) => b - a);
 }

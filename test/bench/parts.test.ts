@@ -4,7 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { Histogram } from '../../bench/lib/histogram.js';
+import { connectionsPerProcess, socketsPerProcess } from '../../bench/lib/procstat.js';
 import { dnsAnswer, dnsAnswerIndex, dnsId, dnsQuery, memberTag, response, RESPONSE_LENGTH, responseTag, setQueryId, tagIndex } from '../../bench/backends/protocol.js';
 import { switchyardConfig } from '../../bench/compare/switchyard.js';
 import { haproxy, haproxyConfig, parseServersState } from '../../bench/compare/haproxy.js';
@@ -151,4 +154,22 @@ t.test('CPU table: the proxy CPU per operation where the load counts operations,
   // 0.75 cores for 5 s over 50,000 operations: 75 µs each.
   t.match(text, /^\| rate \| gen 50% \[50%\] \| gen 50% \[50%\] · proxy 75% \(75\.0 µs\/op\) \|$/m);
   t.match(text, /^\| bulk \|  \| gen 50% \[50%\] · proxy 80% \|$/m, 'no operations counted: no per-operation figure');
+});
+
+t.test('connections per process: sockets counted from /proc, two per proxied connection, busiest first', async (t) => {
+  const before = socketsPerProcess(process.pid);
+  t.ok(before.has(process.pid), 'this process is in its own tree');
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  await Promise.all([once(client, 'connect'), once(server, 'connection')]);
+  const during = socketsPerProcess(process.pid);
+  t.equal(during.get(process.pid)! - before.get(process.pid)!, 3, 'the listening socket and both ends of the connection');
+  client.destroy();
+  await new Promise((r) => server.close(r));
+
+  const idle = new Map([[1, 2], [2, 2], [3, 4]]);
+  const busy = new Map([[1, 2], [2, 116], [3, 18], [4, 10]]);
+  t.same(connectionsPerProcess(idle, busy), [57, 7, 5, 0], 'a process seen only under load counts from zero');
 });
