@@ -140,7 +140,7 @@ export class RawUdp {
     const family = isIP(host);
     const s = new RawUdp(newHandle(family === 6 ? 6 : 4), events, owner, true);
     if (family !== 0) {
-      s.#connectTo(host, port);
+      s.#connectTo(host, port, family);
       return s;
     }
     lookup(host, (err, address, fam) => {
@@ -154,7 +154,7 @@ export class RawUdp {
         s.#handle = newHandle(6);
         RawUdp.#take(s.#handle, s);
       }
-      s.#connectTo(address, port);
+      s.#connectTo(address, port, fam);
       if (s.#connected) s.#events.connect(s.#owner);
     });
     return s;
@@ -169,10 +169,7 @@ export class RawUdp {
     if (this.#closed || !this.#connected) return;
     const req = RawUdp.#request();
     ONE[0] = msg;
-    const result = this.#handle.send(req, ONE, 1, true);
-    if (result > 0) spareSend = req;
-    else if (result === 0) RawUdp.#queued(req, msg, this);
-    else process.nextTick(RawUdp.#failLater, this, errnoError(result, 'send'), true);
+    RawUdp.#sent(req, msg, this.#handle.send(req, ONE, 1, true), this);
   }
 
   /** Sends to an address (an IP of the socket's family). Failures are not reported: the datagram is lost, as on a network. */
@@ -180,9 +177,7 @@ export class RawUdp {
     if (this.#closed) return;
     const req = RawUdp.#request();
     ONE[0] = msg;
-    const result = this.#handle.send(req, ONE, 1, port, ip, false);
-    if (result > 0) spareSend = req;
-    else if (result === 0) RawUdp.#queued(req, msg, undefined);
+    RawUdp.#sent(req, msg, this.#handle.send(req, ONE, 1, port, ip, false), undefined);
   }
 
   /** Closes a socket opened by connect(); an adopted one is only let go of (its dgram socket closes it). Reports nothing more. */
@@ -193,9 +188,9 @@ export class RawUdp {
     else this.#handle.onmessage = null;
   }
 
-  #connectTo(ip: string, port: number): void {
+  #connectTo(ip: string, port: number, family: number): void {
     const h = this.#handle;
-    let err = h.bind(isIP(ip) === 6 ? '::' : '0.0.0.0', 0, 0);
+    let err = h.bind(family === 6 ? '::' : '0.0.0.0', 0, 0);
     if (err === 0) err = h.connect(ip, port);
     if (err === 0) err = h.recvStart();
     if (err === 0) this.#connected = true;
@@ -212,10 +207,16 @@ export class RawUdp {
     return req;
   }
 
-  /** libuv queued the datagram: the request is its own now, and holds the bytes until the send completes. */
-  static #queued(req: SendReq, msg: Buffer, socket: RawUdp | undefined): void {
-    req.buffer = msg;
-    req.socket = socket;
+  /**
+   * After a send: sent at once, the request is spare again; queued, it is libuv's until the send completes
+   * and holds the bytes till then; refused, the error goes to `reportTo` (after this returns), if any.
+   */
+  static #sent(req: SendReq, msg: Buffer, result: number, reportTo: RawUdp | undefined): void {
+    if (result > 0) spareSend = req;
+    else if (result === 0) {
+      req.buffer = msg;
+      req.socket = reportTo;
+    } else if (reportTo !== undefined) process.nextTick(RawUdp.#failLater, reportTo, errnoError(result, 'send'), true);
   }
 
   /** A queued send completed (only requests sent with a callback, those of connected sockets, come here). */
