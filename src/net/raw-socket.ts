@@ -21,6 +21,8 @@
  * `drain`. Events go to a table of functions shared by all sockets of a kind, with the
  * owner as argument, so a connection costs no closures.
  */
+// Buffer imported: the global one is a getter on globalThis, called again on every read.
+import { Buffer } from 'node:buffer';
 import { lookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import { errnoError } from './errno.js';

@@ -17,6 +17,7 @@
  * are opened here. Events go to a table of functions shared by all sockets of a kind, with
  * the owner as argument, so a socket costs no closures; a closed socket reports nothing more.
  */
+import { Buffer } from 'node:buffer';
 import type { Socket as DgramSocket } from 'node:dgram';
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';

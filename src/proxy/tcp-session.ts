@@ -26,6 +26,9 @@
  * idleTimeout closes a connection with no bytes in either direction for that long: each chunk
  * stamps the time, one timer per connection checks the stamp when it fires.
  */
+// Imported, not the globals: those are getters on globalThis, and both are used on every chunk.
+import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import type { ServiceConfig } from '../config/types.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
 import { IGNORE, RawSocket, type PeerAddress, type SocketEvents } from '../net/raw-socket.js';

@@ -14,6 +14,7 @@
  * its owner, the listener, which holds the pool and publishes events.
  */
 import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { formatEndpoint } from '../net/address.js';
 import { RawUdp, type DatagramEvents } from '../net/raw-udp.js';
 import type { Attachment, Member } from '../pool/member.js';

@@ -35,6 +35,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP, type AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { ServiceConfig } from '../config/types.js';
 import { SwitchyardError } from '../errors.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
