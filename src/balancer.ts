@@ -26,6 +26,8 @@ export interface BalancerOptions {
   role?: ServiceRole;
   /** Role 'control': what the workers report (bound addresses, open connections). */
   view?: WorkerView;
+  /** Role 'data': listeners bind sockets of this worker's own with SO_REUSEPORT (net/reuse-port.ts). */
+  reusePort?: boolean;
 }
 
 export interface ReloadResult {
@@ -45,6 +47,7 @@ export class Switchyard implements AdminTarget {
   readonly logger: Logger;
   readonly role: ServiceRole;
   readonly #view: WorkerView | undefined;
+  readonly #reusePort: boolean;
   readonly #metrics: Metrics;
   readonly services = new Map<string, Service>();
   #configFile: string | undefined;
@@ -59,6 +62,7 @@ export class Switchyard implements AdminTarget {
     this.#configFile = options.configFile;
     this.role = options.role ?? 'all';
     this.#view = options.view;
+    this.#reusePort = options.reusePort ?? false;
     // Across workers, each side reports only what it owns, so summing them counts everything once.
     this.#metrics = new Metrics({ scope: this.role });
     this.logger = options.logger ?? createLogger({ level: config.log.level });
@@ -204,7 +208,7 @@ export class Switchyard implements AdminTarget {
   }
 
   #newService(sc: ServiceConfig): Service {
-    return new Service(sc, { role: this.role, view: this.#view });
+    return new Service(sc, { role: this.role, view: this.#view, reusePort: this.#reusePort });
   }
 
   #track(s: Service): void {

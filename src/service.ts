@@ -31,6 +31,8 @@ export interface ServiceOptions {
   role?: ServiceRole;
   /** Role 'control': the workers' bound addresses and open connections. */
   view?: WorkerView;
+  /** Role 'data': the listener binds its own socket with SO_REUSEPORT (net/reuse-port.ts). */
+  reusePort?: boolean;
 }
 
 function poolOptions(c: ServiceConfig): PoolOptions {
@@ -66,8 +68,9 @@ export class Service extends EventEmitter<ServiceEvents> {
       if (!options.view) throw new Error('a control-role service needs the workers\' view');
       this.listener = new ControlListener(config, options.view);
     } else {
+      const opts = { reusePort: options.reusePort ?? false };
       this.listener =
-        config.protocol === 'udp' ? new UdpListener(config, this.pool) : new TcpListener(config, this.pool);
+        config.protocol === 'udp' ? new UdpListener(config, this.pool, opts) : new TcpListener(config, this.pool, opts);
     }
     this.outlier = new OutlierDetector(config.outlier, members);
     // A worker's connect results go to the primary's detector instead (src/cluster/worker.ts).

@@ -20,7 +20,8 @@ export interface MemberSnapshot {
 }
 
 export type ToWorker =
-  | { swy: 'config'; seq: number; config: Config }
+  /** `reusePort`: the worker binds its own listening sockets (net/reuse-port.ts); the primary probed that it can. */
+  | { swy: 'config'; seq: number; config: Config; reusePort: boolean }
   | { swy: 'members'; members: MemberSnapshot[] }
   | { swy: 'release-failback'; service: string }
   | { swy: 'metrics'; id: number }

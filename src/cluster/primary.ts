@@ -11,14 +11,16 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 import type { Logger } from 'pino';
 import { Switchyard, type BalancerOptions, type ReloadResult } from '../balancer.js';
 import { loadConfigFile } from '../config/load.js';
-import type { Config } from '../config/types.js';
+import type { Config, ServiceConfig } from '../config/types.js';
 import type { Member, StateChange } from '../pool/member.js';
 import type { MemberAction, Service } from '../service.js';
+import { reusePortWorks } from '../net/reuse-port.js';
 import { ControlListener, WorkerView } from './control-listener.js';
 import { isFromWorker, type FromWorker, type MemberSnapshot, type ServiceStats, type ToWorker } from './messages.js';
 
 /**
- * How workers share a listening socket. SCHED_NONE: every worker accepts on the
+ * How workers share a listening socket where Node.js has no reusePort (with it,
+ * each worker binds its own: net/reuse-port.ts). SCHED_NONE: every worker accepts on the
  * shared handle and the kernel spreads the connections; SCHED_RR: the primary
  * accepts and hands each connection to a worker. Measured with wrk -t1 -c64
  * (keep-alive, nginx behind, on a loaded 2-core box) over three runs: SCHED_RR
@@ -28,6 +30,9 @@ import { isFromWorker, type FromWorker, type MemberSnapshot, type ServiceStats, 
  * that are draining) until the last worker closes, so a stopping balancer
  * still takes new connections; with SCHED_NONE each worker stops accepting
  * as it closes. The figures are within this box's noise; stopping right wins.
+ * Handing every connection to a worker of an even share gave nothing either: 64
+ * keep-alive connections split 32/32 (SCHED_RR) or as the kernel left them, eight
+ * alternating pairs, 50.0k against 49.6k requests/s.
  */
 const SCHEDULING = cluster.SCHED_NONE;
 const APPLY_TIMEOUT = 15_000;
@@ -83,9 +88,14 @@ class Fleet {
   #stopping = false;
   #controlStarted = false;
   #snapshots: NodeJS.Timeout | undefined;
+  /** Workers bind listening sockets of their own with SO_REUSEPORT (net/reuse-port.ts). */
+  readonly #reusePort: boolean;
+  /** With reusePort: the port a worker bound for each port-0 listener (portKey), which the others then bind. */
+  readonly #ports = new Map<string, number>();
 
-  constructor(config: Config, logger: Logger, view: WorkerView, control: () => Switchyard) {
+  constructor(config: Config, logger: Logger, view: WorkerView, control: () => Switchyard, reusePort: boolean) {
     this.#config = config;
+    this.#reusePort = reusePort;
     this.#logger = logger;
     this.#view = view;
     this.#control = control;
@@ -123,7 +133,11 @@ class Fleet {
   /** Sends a config to every serving worker; ok only when all of them applied it. */
   apply(config: Config): Promise<{ ok: boolean; errors: string[] }> {
     return this.#configure([...this.#serving], config).then((r) => {
-      if (r.ok) this.#config = config;
+      if (r.ok) {
+        this.#config = config;
+        const kept = new Set(config.services.filter((s) => s.listen.port === 0).map(portKey));
+        for (const key of this.#ports.keys()) if (!kept.has(key)) this.#ports.delete(key);
+      }
       return r;
     });
   }
@@ -239,8 +253,40 @@ class Fleet {
     this.#logger.info({ pid: w.process.pid }, 'worker restarted');
   }
 
-  #configure(workers: Worker[], config: Config): Promise<{ ok: boolean; errors: string[] }> {
+  /**
+   * Sends a config to workers; ok only when all of them applied it. With reusePort, every worker
+   * binds its own socket, so a listener on port 0 must get the same port in all of them: the
+   * first worker binds it, and the others are sent the port it got.
+   */
+  async #configure(workers: Worker[], config: Config): Promise<{ ok: boolean; errors: string[] }> {
+    if (!this.#reusePort) return this.#send(workers, config);
+    const [first, ...rest] = workers;
+    const staged = first !== undefined && rest.length > 0 && this.#hasUnboundPort(config);
+    const r = await this.#send(staged ? [first] : workers, this.#pinPorts(config));
+    if (!r.ok) return r;
+    for (const s of config.services) {
+      const bound = this.#view.address(s.name);
+      if (s.listen.port === 0 && bound !== undefined) this.#ports.set(portKey(s), bound.port);
+    }
+    return staged ? this.#send(rest, this.#pinPorts(config)) : r;
+  }
+
+  #hasUnboundPort(config: Config): boolean {
+    return config.services.some((s) => s.listen.port === 0 && !this.#ports.has(portKey(s)));
+  }
+
+  /** The config with each port-0 listener's port as a worker bound it, where one did. */
+  #pinPorts(config: Config): Config {
+    const services = config.services.map((s) => {
+      const port = s.listen.port === 0 ? this.#ports.get(portKey(s)) : undefined;
+      return port === undefined ? s : { ...s, listen: { ...s.listen, port } };
+    });
+    return { ...config, services };
+  }
+
+  #send(workers: Worker[], config: Config): Promise<{ ok: boolean; errors: string[] }> {
     const seq = ++this.#seq;
+    const reusePort = this.#reusePort;
     return new Promise((resolve) => {
       const p: Pending = {
         waiting: new Set(workers.map((w) => w.id)),
@@ -256,7 +302,7 @@ class Fleet {
         p.finish();
       }, APPLY_TIMEOUT);
       this.#pending.set(seq, p);
-      for (const w of workers) void this.#listening.get(w)?.then(() => w.send({ swy: 'config', seq, config } satisfies ToWorker));
+      for (const w of workers) void this.#listening.get(w)?.then(() => w.send({ swy: 'config', seq, config, reusePort } satisfies ToWorker));
       if (p.waiting.size === 0) p.finish();
     });
   }
@@ -341,6 +387,11 @@ class Fleet {
   }
 }
 
+/** A port-0 listener, told apart from one that replaces it on another address or protocol. */
+function portKey(s: ServiceConfig): string {
+  return `${s.name} ${s.protocol} ${s.listen.host}`;
+}
+
 function snapshotOf(service: string, m: Member, detail: string): MemberSnapshot {
   return { service, id: m.id, flags: [...m.flags], agentPercent: m.agentPercent, detail };
 }
@@ -415,11 +466,12 @@ export async function runPrimary(
   // Both must be set before the first fork.
   cluster.schedulingPolicy = SCHEDULING;
   cluster.setupPrimary({ serialization: 'advanced' });
+  const reusePort = await reusePortWorks();
   const view = new WorkerView();
   const control = new ClusterControl(
     config,
     { configFile, logger, role: 'control', view },
-    (c) => new Fleet(config, logger, view, () => c),
+    (c) => new Fleet(config, logger, view, () => c, reusePort),
   );
   const fleet = control.fleet;
   const fatal = async (err: unknown): Promise<never> => {
@@ -439,7 +491,21 @@ export async function runPrimary(
     return fatal(err);
   }
   fleet.controlStarted();
-  logger.info({ workers: config.workers, scheduling: SCHEDULING === cluster.SCHED_NONE ? 'kernel' : 'round-robin' }, 'workers serving');
+  logger.info(
+    {
+      workers: config.workers,
+      listeners: reusePort ? 'one per worker (SO_REUSEPORT)' : 'shared',
+      scheduling: SCHEDULING === cluster.SCHED_NONE ? 'kernel' : 'round-robin',
+    },
+    'workers serving',
+  );
+  const udp = config.services.filter((s) => s.protocol === 'udp').map((s) => s.name);
+  if (!reusePort && udp.length > 0) {
+    logger.warn(
+      { services: udp, node: process.version },
+      'UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client\'s datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client',
+    );
+  }
 
   return {
     reload: () => control.reload(),

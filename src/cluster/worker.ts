@@ -52,10 +52,10 @@ export function runWorker(logger: Logger): void {
     return out;
   };
 
-  const applyConfig = async (seq: number, config: Config): Promise<void> => {
+  const applyConfig = async (seq: number, config: Config, reusePort: boolean): Promise<void> => {
     logger.level = config.log.level;
     if (!lb) {
-      const next = new Switchyard(dataConfig(config), { logger, role: 'data' });
+      const next = new Switchyard(dataConfig(config), { logger, role: 'data', reusePort });
       try {
         await next.start();
       } catch (err) {
@@ -102,7 +102,7 @@ export function runWorker(logger: Logger): void {
   const handle = async (m: ToWorker): Promise<void> => {
     switch (m.swy) {
       case 'config':
-        return applyConfig(m.seq, m.config);
+        return applyConfig(m.seq, m.config, m.reusePort);
       case 'members':
         return applyMembers(m.members);
       case 'release-failback':

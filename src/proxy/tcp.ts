@@ -19,6 +19,7 @@ import type { ServiceConfig } from '../config/types.js';
 import { SwitchyardError } from '../errors.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
 import { RawSocket, takeConnections, type PeerAddress } from '../net/raw-socket.js';
+import { tcpListenOptions } from '../net/reuse-port.js';
 import type { Member } from '../pool/member.js';
 import type { Pool } from '../pool/pool.js';
 import { Acl } from './acl.js';
@@ -28,6 +29,8 @@ import type { ConnectResult, EndReason, Listener, ListenerEvents, SessionRecord 
 export interface TcpListenerOptions {
   /** How long a client may take to send its PROXY header (acceptProxyProtocol); default 3 s. */
   proxyHeaderTimeout?: number;
+  /** Bind a listening socket of this process's own with SO_REUSEPORT (net/reuse-port.ts), not a cluster worker's share of the primary's. */
+  reusePort?: boolean;
 }
 
 const DEFAULT_PROXY_HEADER_TIMEOUT = 3000;
@@ -40,6 +43,7 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
   readonly #sessions = new Set<TcpSession>();
   readonly #sessionOptions: SessionOptions;
   readonly #owner: SessionOwner;
+  readonly #reusePort: boolean;
 
   constructor(config: ServiceConfig, pool: Pool, opts: TcpListenerOptions = {}) {
     super();
@@ -47,6 +51,7 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
     this.#config = config;
     this.#acl = new Acl(config.allow, config.deny);
     this.#sessionOptions = { proxyHeaderTimeout: opts.proxyHeaderTimeout ?? DEFAULT_PROXY_HEADER_TIMEOUT };
+    this.#reusePort = opts.reusePort ?? false;
     this.#owner = {
       pool,
       connectResult: (result: ConnectResult) => this.emit('connect-result', result),
@@ -90,7 +95,7 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
       };
       this.#server.once('error', onError);
       this.#server.once('listening', onListening);
-      this.#server.listen({ host, port });
+      this.#server.listen(tcpListenOptions(host, port, this.#reusePort));
     });
   }
 

@@ -40,6 +40,7 @@ import type { ServiceConfig } from '../config/types.js';
 import { SwitchyardError } from '../errors.js';
 import { formatEndpoint, unmapIPv4 } from '../net/address.js';
 import { RawUdp, type DatagramEvents, type Sender } from '../net/raw-udp.js';
+import { udpSocketOptions } from '../net/reuse-port.js';
 import type { Member, StateChange } from '../pool/member.js';
 import type { Pool } from '../pool/pool.js';
 import { Acl } from './acl.js';
@@ -63,11 +64,14 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   #accepting = true;
   #sweepTimer: NodeJS.Timeout | undefined;
   readonly #owner: SessionOwner;
+  /** Bind a socket of this process's own with SO_REUSEPORT (net/reuse-port.ts), not a cluster worker's share of the primary's. */
+  readonly #reusePort: boolean;
 
-  constructor(config: ServiceConfig, pool: Pool) {
+  constructor(config: ServiceConfig, pool: Pool, opts: { reusePort?: boolean } = {}) {
     super();
     this.#config = config;
     this.#pool = pool;
+    this.#reusePort = opts.reusePort ?? false;
     this.#acl = new Acl(config.allow, config.deny);
     this.#owner = this.#makeOwner();
   }
@@ -83,20 +87,26 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
       new SwitchyardError('SWY_ERR_LISTEN', `cannot listen on udp ${where}: ${err.message}`, { cause: err });
     const ip = isIP(host) ? host : await lookup(host).then((r) => r.address, (err: Error) => Promise.reject(refused(err)));
     const family = isIP(ip) === 6 ? 6 : 4;
-    const socket = createSocket({
-      type: family === 6 ? 'udp6' : 'udp4',
-      // `::` stays dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d) unless the host says otherwise.
-      ipv6Only: false,
-      recvBufferSize: LISTEN_BUFFER_BYTES,
-      sendBufferSize: LISTEN_BUFFER_BYTES,
-    });
+    const socket = createSocket(
+      udpSocketOptions(
+        {
+          type: family === 6 ? 'udp6' : 'udp4',
+          // `::` stays dual-stack (IPv4 clients arrive as ::ffff:a.b.c.d) unless the host says otherwise.
+          ipv6Only: false,
+          recvBufferSize: LISTEN_BUFFER_BYTES,
+          sendBufferSize: LISTEN_BUFFER_BYTES,
+        },
+        this.#reusePort,
+      ),
+    );
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
         socket.close();
         reject(refused(err));
       };
       socket.once('error', onError);
-      socket.bind(port, ip, () => {
+      // `exclusive`: a cluster worker binds its own socket instead of sharing the primary's.
+      socket.bind({ port, address: ip, exclusive: this.#reusePort }, () => {
         socket.off('error', onError);
         resolve();
       });

@@ -1,0 +1,102 @@
+// `workers: 2` where Node.js has reusePort (22.12 and later): each worker binds its own listening
+// sockets on the one port (port 0 included: the first worker picks it, the other binds the same), so
+// every datagram of a UDP client reaches the worker that holds its session, and connections spread
+// over both workers. Where Node.js has no reusePort (20), the workers share the primary's sockets and
+// the primary says at start what that means for UDP. CI runs the suite on Node.js 20 and 24.
+import { connect, type Socket } from 'node:net';
+import t from 'tap';
+import { reusePortWorks } from '../../src/net/reuse-port.js';
+import { startChildBackend } from '../helpers/child-backend.js';
+import { startCli, until, type Line } from '../helpers/cli.js';
+import { startChildUdpBackend, udpClient, type UdpClient } from '../helpers/udp-backends.js';
+
+t.setTimeout(90_000);
+
+const find = (lines: Line[], msg: string) => lines.find((l) => l.msg === msg);
+
+t.test('UDP: each client is served by one worker and one member', async (t) => {
+  const reusePort = await reusePortWorks();
+  const a = await startChildUdpBackend({ name: 'a' });
+  const b = await startChildUdpBackend({ name: 'b' });
+  t.teardown(() => Promise.all([a.kill(), b.kill()]));
+  const r = await startCli(
+    t,
+    `workers: 2
+admin: 127.0.0.1:0
+services:
+  - name: dns
+    protocol: udp
+    listen: 127.0.0.1:0
+    balance: roundrobin
+    healthCheck: { type: none }
+    members: [ "127.0.0.1:${a.port}", "127.0.0.1:${b.port}" ]
+`,
+  );
+  const serving = await r.waitFor((l) => l.msg === 'workers serving');
+  t.equal(serving.listeners, reusePort ? 'one per worker (SO_REUSEPORT)' : 'shared');
+  const warning = find(r.lines, 'UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client\'s datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client');
+  if (!reusePort) {
+    // Sharing one socket, the workers take turns at a client's datagrams: the primary must say so.
+    t.same(warning?.services, ['dns'], 'the primary warns which services it concerns');
+    return;
+  }
+  t.equal(warning, undefined, 'no warning where each worker has its own socket');
+
+  // 16 clients with 8 queries in flight each, the load under which a shared socket splits a client
+  // over both workers (and so both members: each worker's round robin starts its own sessions).
+  const clients: UdpClient[] = await Promise.all(Array.from({ length: 16 }, () => udpClient({ host: '127.0.0.1', port: r.port })));
+  t.teardown(() => Promise.all(clients.map((c) => c.close())));
+  const served = await Promise.all(
+    clients.map(async (c, i) => {
+      const tags = new Set<string>();
+      for (let k = 0; k < 8; k++) c.send(`c${i}`);
+      for (let n = 0; n < 150; n++) {
+        const reply = (await c.next(2000)).toString();
+        tags.add(reply.slice(0, reply.indexOf('|')));
+        c.send(`c${i}`);
+      }
+      return [...tags];
+    }),
+  );
+  for (const [i, tags] of served.entries()) t.equal(tags.length, 1, `client ${i} answered by one member only (${tags.join(', ')})`);
+  t.same([...new Set(served.flat())].sort(), ['a', 'b'], 'the clients are spread over both members');
+});
+
+t.test('TCP: connections are served from a port-0 listener, by both workers where each has its own socket', async (t) => {
+  const reusePort = await reusePortWorks();
+  const echo = await startChildBackend('echo');
+  t.teardown(() => echo.kill());
+  const r = await startCli(
+    t,
+    `workers: 2
+admin: 127.0.0.1:0
+log: { access: true }
+services:
+  - name: web
+    protocol: tcp
+    listen: 127.0.0.1:0
+    healthCheck: { type: none }
+    members: [ "127.0.0.1:${echo.port}" ]
+`,
+  );
+  // 64 connections opened at once and held, as a client pool opens them.
+  const sockets = await Promise.all(
+    Array.from(
+      { length: 64 },
+      (_, i) =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(r.port, '127.0.0.1');
+          s.once('error', reject);
+          s.once('data', () => resolve(s));
+          s.write(`hello ${i}`);
+        }),
+    ),
+  );
+  for (const s of sockets) s.end();
+  const access = () => r.lines.filter((l) => l.msg === 'access');
+  await until('an access line per connection', 10_000, () => access().length === 64);
+  const workers = new Set(access().map((l) => l.pid));
+  t.notOk(workers.has(r.child.pid), 'the primary relays no connection');
+  if (reusePort) t.equal(workers.size, 2, 'both workers served some of the 64 (the kernel hashes them over their sockets)');
+  else t.ok(workers.size >= 1, 'the workers sharing one socket served them all');
+});
