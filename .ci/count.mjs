@@ -1,8 +1,12 @@
 // Reads raw TAP on stdin (tap -R tap), echoes it, and ends with the plain
 // `N passed, N failed` line the CI reads, counting every assertion at every
 // depth (a subtest's own result line carries a time, a leaf assertion none).
-// Exits non-zero on any failure.
+// Exits non-zero on any failure. With --add FILE, the counts of an earlier run
+// (kept in FILE) are added in, and the sums kept there for the next.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Parser } from 'tap-parser';
+
+const addTo = process.argv[2] === '--add' ? process.argv[3] : undefined;
 
 let passed = 0;
 let failed = 0;
@@ -39,8 +43,15 @@ watch(parser, undefined, []);
 parser.on('complete', (res) => {
   if (failures.length) console.log(`\nFailed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
   if (!res.ok && failed === 0) failed = 1; // a bailout or a runner error with no failing assertion
-  console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exitCode = failed > 0 ? 1 : 0;
+  if (addTo) {
+    const before = existsSync(addTo) ? JSON.parse(readFileSync(addTo, 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
+    passed += before.passed;
+    failed += before.failed;
+    skipped += before.skipped;
+    writeFileSync(addTo, JSON.stringify({ passed, failed, skipped }));
+  }
+  console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 });
 process.stdin.on('data', (d) => process.stdout.write(d));
 process.stdin.pipe(parser);
