@@ -2,7 +2,7 @@
 // `N passed, N failed` line the CI reads, counting every assertion at every
 // depth (a subtest's own result line carries a time, a leaf assertion none).
 // Exits non-zero on any failure. With --add FILE, the counts of an earlier run
-// (kept in FILE) are added in, and the sums kept there for the next.
+// (kept in FILE; missing or empty: none) are added in, and the sums kept there for the next.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Parser } from 'tap-parser';
 
@@ -45,7 +45,8 @@ parser.on('complete', (res) => {
   if (!res.ok && failed === 0) failed = 1; // a bailout or a runner error with no failing assertion
   process.exitCode = failed > 0 ? 1 : 0;
   if (addTo) {
-    const before = existsSync(addTo) ? JSON.parse(readFileSync(addTo, 'utf8')) : { passed: 0, failed: 0, skipped: 0 };
+    const kept = existsSync(addTo) ? readFileSync(addTo, 'utf8') : '';
+    const before = kept ? JSON.parse(kept) : { passed: 0, failed: 0, skipped: 0 };
     passed += before.passed;
     failed += before.failed;
     skipped += before.skipped;
