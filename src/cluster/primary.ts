@@ -12,9 +12,9 @@ import type { Logger } from 'pino';
 import { Switchyard, type BalancerOptions, type ReloadResult } from '../balancer.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config, ServiceConfig } from '../config/types.js';
+import { reusePortWorks } from '../net/reuse-port.js';
 import type { Member, StateChange } from '../pool/member.js';
 import type { MemberAction, Service } from '../service.js';
-import { reusePortWorks } from '../net/reuse-port.js';
 import { ControlListener, WorkerView } from './control-listener.js';
 import { isFromWorker, type FromWorker, type MemberSnapshot, type ServiceStats, type ToWorker } from './messages.js';
 

@@ -13,7 +13,8 @@
  * only (as `net/raw-socket.ts` does for TCP).
  *
  * A listening socket is still bound by dgram, because under node:cluster the primary binds it
- * and shares it with the workers; `adopt` then takes its datagrams and sends. Upstream sockets
+ * and shares it with the workers (or, with reusePort, each worker binds its own, which dgram
+ * sets up too); `adopt` then takes its datagrams and sends. Upstream sockets
  * are opened here. Events go to a table of functions shared by all sockets of a kind, with
  * the owner as argument, so a socket costs no closures; a closed socket reports nothing more.
  */
