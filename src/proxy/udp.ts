@@ -10,7 +10,9 @@
  *
  * Failover. A session whose member leaves the routing set is detached, not
  * ended: it keeps its client and picks a new member at its next datagram
- * (emitting `reroute`). That happens when
+ * (emitting `reroute`); one that waits on replies moves at once and resends
+ * what went unanswered, as on ICMP below (its socket closes, so the reply
+ * would be lost, and its client may send nothing more). That happens when
  *  - the member goes down or is disabled (pool `state`), whatever `onMemberDown`
  *    says: UDP has no connection to keep;
  *  - the service closes the session as an attachment of its member
@@ -235,22 +237,40 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
 
   /** Moves a session off a failed member and resends its latest `count` datagrams; ends it when no member is left. */
   #failover(s: UdpSession, member: Member, count: number, error: string, retried: boolean): void {
-    (s.tried ??= new Set()).add(member);
-    s.detach();
-    const next = this.#pool.pick({ clientIp: s.clientIp, clientPort: s.clientPort, exclude: s.tried });
-    if (next === undefined) {
+    if (!this.#resendElsewhere(s, member, count)) {
       this.#end(s, 'connect-failed', error);
       return;
     }
     if (retried) s.retries++;
+  }
+
+  /** Detaches a session from `member` and resends its latest `count` datagrams to another; false (left detached) when none is left. */
+  #resendElsewhere(s: UdpSession, member: Member, count: number): boolean {
+    (s.tried ??= new Set()).add(member);
+    s.detach();
+    const next = this.#pool.pick({ clientIp: s.clientIp, clientPort: s.clientPort, exclude: s.tried });
+    if (next === undefined) return false;
     this.#moveTo(s, next);
     s.resend(count);
+    return true;
+  }
+
+  /**
+   * Takes a session off its member (down, disabled, drained, failback). Detaching closes its socket, so a
+   * reply still to come from the member is lost, and its client may send nothing more until it times out:
+   * a session that waits on replies moves now and resends what went unanswered (as on ICMP). The rest move
+   * at their next datagram.
+   */
+  #leave(s: UdpSession, member: Member): void {
+    const waiting = s.waitingFor();
+    if (waiting > 0) this.#resendElsewhere(s, member, waiting);
+    else s.detach();
   }
 
   #onMemberState = ({ member, to }: StateChange): void => {
     if (to !== 'down' && to !== 'disabled') return;
     for (const a of [...member.attachments]) {
-      if (a instanceof UdpSession && this.#sessions.has(a)) a.detach();
+      if (a instanceof UdpSession && this.#sessions.has(a)) this.#leave(a, member);
     }
   };
 
@@ -342,7 +362,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
       done: (s) => this.#end(s, 'responses-done'),
       release: (s, reason) => {
         if (reason === 'shutdown') this.#end(s, 'shutdown');
-        else s.detach();
+        else if (s.member !== undefined) this.#leave(s, s.member);
       },
     };
   }

@@ -209,6 +209,70 @@ t.test('member down: its sessions move at their next datagram, whatever onMember
   t.match(await ended, { member: b.id, reroutes: 1, retries: 0, datagramsIn: 3, datagramsOut: 3 });
 });
 
+t.test('member down: sessions waiting on replies move at once and resend what went unanswered', async (t) => {
+  const a = await forgetfulMember(t, 1);
+  const b = await backendFor(t, { name: 'B', mode: 'tag' });
+  const listener = await startUdpListener(t, udpServiceConfig(), udpPool([a.member, udpMember(b)], FIRST));
+  const c1 = await clientFor(t, listener);
+  const c2 = await clientFor(t, listener);
+  c1.send('c1 q1');
+  t.equal((await c1.next()).toString(), 'c1 q1');
+  c1.send('c1 q2'); // unanswered, after a reply: waiting
+  c2.send('c2 q1'); // unanswered, and nothing is known of its replies: it moves at its next datagram
+  await waitUntil(() => a.received() === 3);
+  // A member found down (its process killed with the datagram in its queue: no ICMP ever comes back).
+  a.member.setFlag('failedCheck', true, cause);
+  t.equal((await c1.next()).toString(), 'B|c1 q2', 'c1 answered by B without sending again');
+  t.equal(a.member.active, 0, 'both left the down member');
+  t.equal(b.received, 1, 'c2 q1 was not resent');
+  c2.send('c2 q2');
+  t.equal((await c2.next()).toString(), 'B|c2 q2');
+});
+
+t.test('member down, replies counted (responsesPerSession 1): a new session\'s unanswered query is resent', async (t) => {
+  const a = await forgetfulMember(t, 0);
+  const b = await backendFor(t, { name: 'B', mode: 'tag' });
+  const listener = await startUdpListener(t, udpServiceConfig({ responsesPerSession: 1 }), udpPool([a.member, udpMember(b)], FIRST));
+  const reroutes: { from: Member; to: Member }[] = [];
+  listener.on('reroute', (r) => reroutes.push(r));
+  const c = await clientFor(t, listener);
+  c.send('query');
+  await waitUntil(() => a.received() === 1);
+  a.member.setFlag('failedCheck', true, cause);
+  t.equal((await c.next()).toString(), 'B|query', 'answered by B; the client sent once');
+  t.equal(reroutes.length, 1);
+  t.ok(reroutes[0]?.from === a.member && reroutes[0].to.address.port === b.port, 'rerouted from A to B');
+});
+
+t.test('closed as an attachment (onMemberDown close, drain, failback): a waiting session resends too', async (t) => {
+  const a = await forgetfulMember(t, 1);
+  const b = await backendFor(t, { name: 'B', mode: 'tag' });
+  const listener = await startUdpListener(t, udpServiceConfig(), udpPool([a.member, udpMember(b)], FIRST));
+  const c = await clientFor(t, listener);
+  c.send('q1');
+  t.equal((await c.next()).toString(), 'q1');
+  c.send('q2');
+  await waitUntil(() => a.received() === 2);
+  // As the service does on a member going down with onMemberDown close, before the listener hears of it.
+  a.member.closeAll('member-down');
+  t.equal((await c.next()).toString(), 'B|q2', 'answered by B without sending again');
+  t.equal(a.member.active, 0);
+  t.equal(listener.activeCount, 1, 'the session lives on');
+});
+
+t.test('member down with no other member: a waiting session is left to its next datagram', async (t) => {
+  const a = await forgetfulMember(t, 1);
+  const listener = await startUdpListener(t, udpServiceConfig(), udpPool([a.member], FIRST));
+  const c = await clientFor(t, listener);
+  c.send('q1');
+  t.equal((await c.next()).toString(), 'q1');
+  c.send('q2');
+  await waitUntil(() => a.received() === 2);
+  a.member.setFlag('failedCheck', true, cause);
+  t.equal(a.member.active, 0, 'detached');
+  t.equal(listener.activeCount, 1, 'the session itself lives on, as without a waiting datagram');
+});
+
 t.test('draining: sessions stay until the service closes them, then move', async (t) => {
   const a = udpMember(await backendFor(t, { name: 'A', mode: 'tag' }));
   const b = udpMember(await backendFor(t, { name: 'B', mode: 'tag' }));
