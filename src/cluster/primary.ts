@@ -142,6 +142,10 @@ class Fleet {
     });
   }
 
+  get reusePort(): boolean {
+    return this.#reusePort;
+  }
+
   broadcast(m: ToWorker): void {
     this.#broadcast(m);
   }
@@ -441,8 +445,10 @@ class ClusterControl extends Switchyard {
         await this.#fleet.apply(this.config);
         return this.#refuse(applied.errors);
       }
+      const before = this.config;
       const r = await super.reload(config);
-      if (!r.ok) await this.#fleet.apply(this.config);
+      if (r.ok) warnSharedUdp(this.logger, this.#fleet.reusePort, config, before);
+      else await this.#fleet.apply(this.config);
       this.#fleet.wire();
       return r;
     };
@@ -455,6 +461,22 @@ class ClusterControl extends Switchyard {
     this.logger.error({ code: 'SWY_ERR_RELOAD', errors }, 'reload refused; the running config stays');
     return { ok: false, errors };
   }
+}
+
+/**
+ * Without reusePort the workers share each UDP socket, so one client's datagrams may reach several
+ * workers, each with a session (and member) of its own: said for the UDP services `config` has and
+ * `before` (the running config, on a reload) did not.
+ */
+function warnSharedUdp(logger: Logger, reusePort: boolean, config: Config, before: Config | undefined): void {
+  if (reusePort) return;
+  const had = new Set(before?.services.map((s) => `${s.protocol} ${s.name}`));
+  const udp = config.services.filter((s) => s.protocol === 'udp' && !had.has(`udp ${s.name}`)).map((s) => s.name);
+  if (udp.length === 0) return;
+  logger.warn(
+    { services: udp, node: process.version },
+    'UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client\'s datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client',
+  );
 }
 
 /** Starts the primary and its workers; the caller wires signals to what it returns. */
@@ -499,13 +521,7 @@ export async function runPrimary(
     },
     'workers serving',
   );
-  const udp = config.services.filter((s) => s.protocol === 'udp').map((s) => s.name);
-  if (!reusePort && udp.length > 0) {
-    logger.warn(
-      { services: udp, node: process.version },
-      'UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client\'s datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client',
-    );
-  }
+  warnSharedUdp(logger, reusePort, config, undefined);
 
   return {
     reload: () => control.reload(),

@@ -2,7 +2,9 @@
 // sockets on the one port (port 0 included: the first worker picks it, the other binds the same), so
 // every datagram of a UDP client reaches the worker that holds its session, and connections spread
 // over both workers. Where Node.js has no reusePort (20), the workers share the primary's sockets and
-// the primary says at start what that means for UDP. CI runs the suite on Node.js 20 and 24.
+// the primary says what that means for UDP, at start and on a reload that adds a UDP service.
+// CI runs the suite on Node.js 20 and 24.
+import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { reusePortWorks } from '../../src/net/reuse-port.js';
@@ -13,6 +15,8 @@ import { startChildUdpBackend, udpClient, type UdpClient } from '../helpers/udp-
 t.setTimeout(90_000);
 
 const find = (lines: Line[], msg: string) => lines.find((l) => l.msg === msg);
+const SHARED_UDP =
+  "UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client's datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client";
 
 t.test('UDP: each client is served by one worker and one member', async (t) => {
   const reusePort = await reusePortWorks();
@@ -34,7 +38,7 @@ services:
   );
   const serving = await r.waitFor((l) => l.msg === 'workers serving');
   t.equal(serving.listeners, reusePort ? 'one per worker (SO_REUSEPORT)' : 'shared');
-  const warning = find(r.lines, 'UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client\'s datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client');
+  const warning = find(r.lines, SHARED_UDP);
   if (!reusePort) {
     // Sharing one socket, the workers take turns at a client's datagrams: the primary must say so.
     t.same(warning?.services, ['dns'], 'the primary warns which services it concerns');
@@ -99,4 +103,41 @@ services:
   t.notOk(workers.has(r.child.pid), 'the primary relays no connection');
   if (reusePort) t.equal(workers.size, 2, 'both workers served some of the 64 (the kernel hashes them over their sockets)');
   else t.ok(workers.size >= 1, 'the workers sharing one socket served them all');
+});
+
+t.test('a reload that adds a UDP service warns of it where the workers share sockets', async (t) => {
+  const reusePort = await reusePortWorks();
+  const echo = await startChildBackend('echo');
+  const dns = await startChildUdpBackend({ name: 'a' });
+  t.teardown(() => Promise.all([echo.kill(), dns.kill()]));
+  const tcp = `  - name: web
+    protocol: tcp
+    listen: 127.0.0.1:0
+    healthCheck: { type: none }
+    members: [ "127.0.0.1:${echo.port}" ]
+`;
+  const head = 'workers: 2\nadmin: 127.0.0.1:0\nservices:\n';
+  const r = await startCli(t, head + tcp);
+  await r.waitFor((l) => l.msg === 'workers serving');
+  t.equal(find(r.lines, SHARED_UDP), undefined, 'no warning for a config without UDP');
+  // The TCP listener keeps the port it got, so the reload changes nothing else.
+  const bound = tcp.replace('127.0.0.1:0', `127.0.0.1:${r.port}`);
+  writeFileSync(
+    r.file,
+    `${head}${bound}  - name: dns
+    protocol: udp
+    listen: 127.0.0.1:0
+    healthCheck: { type: none }
+    members: [ "127.0.0.1:${dns.port}" ]
+`,
+  );
+  const reloads = () => r.lines.filter((l) => l.msg === 'config reloaded').length;
+  r.child.kill('SIGHUP');
+  await until('the reload', 15_000, () => reloads() === 1);
+  // The same file again: a later line than any the first reload wrote, and a reload that adds nothing.
+  r.child.kill('SIGHUP');
+  await until('the second reload', 15_000, () => reloads() === 2);
+  const warnings = r.lines.filter((l) => l.msg === SHARED_UDP);
+  if (reusePort) t.equal(warnings.length, 0, 'no warning where each worker has its own socket');
+  else t.same(warnings.map((w) => w.services), [['dns']], 'one warning, naming the service the reload added');
 });
