@@ -3,7 +3,7 @@
 // every datagram of a UDP client reaches the worker that holds its session, and connections spread
 // over both workers. Where Node.js has no reusePort (20), the workers share the primary's sockets and
 // the primary says what that means for UDP, at start and on a reload that adds a UDP service.
-// CI runs the suite on Node.js 20 and 24.
+// CI runs the suite on Node.js 20, 22 and 24.
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
