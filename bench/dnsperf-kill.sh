@@ -7,31 +7,9 @@
 # Needs dnsperf and dnsmasq (apt-get install dnsperf dnsmasq) and a built tree (npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in dnsperf dnsmasq; do command -v "$tool" >/dev/null || { echo "dnsperf-kill: $tool is not installed" >&2; exit 1; }; done
-dir=$(mktemp -d)
-chmod 755 "$dir"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-
-# Free loopback UDP ports, read back from port-0 binds.
-free_ports() {
-  node -e '
-    const dgram = require("node:dgram"); const n = Number(process.argv[1]); const ports = [];
-    (function next() {
-      if (ports.length === n) { console.log(ports.join(" ")); return; }
-      const s = dgram.createSocket("udp4");
-      s.bind(0, "127.0.0.1", () => { ports.push(s.address().port); s.close(next); });
-    })();' "$1"
-}
-
-# Starts a dnsmasq on port $1; prints its PID.
-dnsmasq_on() {
-  dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --no-poll --port="$1" \
-    --listen-address=127.0.0.1 --bind-interfaces --address=/example.test/127.0.0.2 \
-    --pid-file="$dir/dnsmasq-$1.pid" --log-facility=/dev/null >/dev/null 2>&1 &
-  echo $!
-}
+# shellcheck source=bench/tools-lib.sh
+. bench/tools-lib.sh
+setup dnsperf-kill dnsperf dnsmasq
 
 printf 'example.test A\n' > "$dir/queries"
 summary() { grep -E 'Queries (sent|completed|lost)|Queries per second'; }
@@ -59,33 +37,17 @@ services:
 YAML
 node dist/cli.js -c "$dir/switchyard.yaml" > "$dir/switchyard.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do
-  [ "$(curl -sf "http://127.0.0.1:$admin/status" | grep -c '"state": *"up"' || true)" -ge 2 ] && break
-  sleep 0.1
-done
+wait_members_up "$admin" 2
 
 echo "== straight to one dnsmasq, 8 s"
 perf "$d2"
 echo "== through Switchyard (workers: ${WORKERS:-auto}), one member SIGKILLed at 2 s"
 kill_run "$lb" "$v1"
 
-stream=/usr/lib/nginx/modules/ngx_stream_module.so
-if command -v nginx >/dev/null && [ -f "$stream" ]; then
+if command -v nginx >/dev/null && [ -f "$NGINX_STREAM_MODULE" ]; then
   w1=$(dnsmasq_on "$n1"); w2=$(dnsmasq_on "$n2"); pids+=("$w1" "$w2")
-  mkdir -p "$dir/nginx"
-  cat > "$dir/nginx/nginx.conf" <<CONF
-load_module $stream;
-worker_processes 2;
-pid $dir/nginx/nginx.pid;
-error_log $dir/nginx/error.log;
-events { worker_connections 4096; }
-stream {
-  upstream dns { server 127.0.0.1:$n1; server 127.0.0.1:$n2; }
-  server { listen 127.0.0.1:$nlb udp; proxy_pass dns; proxy_responses 1; proxy_timeout 1s; }
-}
-CONF
-  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
-  pids+=($!)
+  start_nginx_stream nginx "  upstream dns { server 127.0.0.1:$n1; server 127.0.0.1:$n2; }
+  server { listen 127.0.0.1:$nlb udp; proxy_pass dns; proxy_responses 1; proxy_timeout 1s; }"
   sleep 0.5
   echo "== through NGINX stream (2 workers), one member SIGKILLed at 2 s"
   kill_run "$nlb" "$w1"
