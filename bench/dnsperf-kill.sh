@@ -48,7 +48,6 @@ if command -v nginx >/dev/null && [ -f "$NGINX_STREAM_MODULE" ]; then
   w1=$(dnsmasq_on "$n1"); w2=$(dnsmasq_on "$n2"); pids+=("$w1" "$w2")
   start_nginx_stream nginx "  upstream dns { server 127.0.0.1:$n1; server 127.0.0.1:$n2; }
   server { listen 127.0.0.1:$nlb udp; proxy_pass dns; proxy_responses 1; proxy_timeout 1s; }"
-  sleep 0.5
   echo "== through NGINX stream (2 workers), one member SIGKILLed at 2 s"
   kill_run "$nlb" "$w1"
 else

@@ -105,34 +105,39 @@ else
 fi
 
 wait_members_up "$sy_admin" 3
-sleep 0.5
 
 # ── measuring ───────────────────────────────────────────────────────────────
-# Clock ticks of user + system time of a process and its children (a proxy's whole tree).
+# Clock ticks of user + system time of a target's process and its children (a proxy's whole
+# tree); 0 for direct, which has no process of its own.
 ticks() {
-  local t=0 p
-  for p in "$1" $(pgrep -P "$1" || true); do
-    [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
+  local t=0 p pid=${pid_of[$1]:-}
+  if [ -n "$pid" ]; then
+    for p in "$pid" $(pgrep -P "$pid" || true); do
+      [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+  fi
   echo "$t"
 }
 hz=$(getconf CLK_TCK)
 
-# record FIGURE TARGET VALUE: one sample.
-record() { echo "$3" >> "$dir/samples.$1.$2"; }
+# Where samples go: one file per figure and target. The warm-up sends its own elsewhere.
+samples=$dir/samples
 
-# µs of the target's CPU per operation between two tick counts.
-record_cpu() { # FIGURE TARGET TICKS OPS
-  awk -v t="$3" -v n="$4" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f\n", t / hz * 1e6 / n }' >> "$dir/samples.cpu-$1.$2"
+# record FIGURE TARGET VALUE: one sample.
+record() { echo "$3" >> "$samples.$1.$2"; }
+
+# record_cpu FIGURE TARGET TICKS OPS: µs of the target's CPU per operation (not for direct).
+record_cpu() {
+  [ -n "${pid_of[$2]:-}" ] || return 0
+  awk -v t="$3" -v n="$4" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.1f\n", t / hz * 1e6 / n }' >> "$samples.cpu-$1.$2"
 }
 
 wrk_run() { # TARGET FIGURE [header...]
   local target=$1 figure=$2 out t0 t1
   shift 2
-  local pid=${pid_of[$target]:-}
-  t0=$([ -n "$pid" ] && ticks "$pid" || echo 0)
+  t0=$(ticks "$target")
   out=$(wrk -t1 -c64 -d"${secs}s" --latency "$@" "http://127.0.0.1:${http_port[$target]}/")
-  t1=$([ -n "$pid" ] && ticks "$pid" || echo 0)
+  t1=$(ticks "$target")
   local requests rps p99 errors
   requests=$(awk '/requests in/ { print $1 }' <<< "$out")
   rps=$(awk '/Requests\/sec/ { print $2 }' <<< "$out")
@@ -142,8 +147,7 @@ wrk_run() { # TARGET FIGURE [header...]
   record "$figure" "$target" "$rps"
   [ "$figure" = keepalive ] && record p99 "$target" "$p99"
   record "errors-$figure" "$target" "$errors"
-  [ -n "$pid" ] && record_cpu "$figure" "$target" "$((t1 - t0))" "$requests"
-  return 0
+  record_cpu "$figure" "$target" "$((t1 - t0))" "$requests"
 }
 
 iperf_run() { # TARGET
@@ -153,32 +157,34 @@ iperf_run() { # TARGET
 }
 
 dnsperf_run() { # TARGET
-  local port=${dns_port[$1]:-} pid=${pid_of[$1]:-} out t0 t1
+  local port=${dns_port[$1]:-} out t0 t1
   [ -n "$port" ] || return 0
-  t0=$([ -n "$pid" ] && ticks "$pid" || echo 0)
+  t0=$(ticks "$1")
   out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$dir/queries" -c 16 -q 128 -l "$secs" 2>&1)
-  t1=$([ -n "$pid" ] && ticks "$pid" || echo 0)
+  t1=$(ticks "$1")
   record udp "$1" "$(awk '/Queries per second/ { print $4 }' <<< "$out")"
   record lost-udp "$1" "$(awk '/Queries lost/ { print $3 }' <<< "$out")"
-  [ -n "$pid" ] && record_cpu udp "$1" "$((t1 - t0))" "$(awk '/Queries completed/ { print $3 }' <<< "$out")"
-  return 0
+  record_cpu udp "$1" "$((t1 - t0))" "$(awk '/Queries completed/ { print $3 }' <<< "$out")"
 }
 
-# Warm-up of every path (JIT, caches), not recorded.
+# round TARGET: every figure once.
+round() {
+  wrk_run "$1" keepalive
+  wrk_run "$1" connrate -H "Connection: close"
+  iperf_run "$1"
+  dnsperf_run "$1"
+}
+
+# Warm-up of every path (JIT, caches): 2 s each, samples thrown away.
 for target in "${targets[@]}"; do
-  wrk -t1 -c64 -d2s "http://127.0.0.1:${http_port[$target]}/" >/dev/null
-  wrk -t1 -c64 -d2s -H "Connection: close" "http://127.0.0.1:${http_port[$target]}/" >/dev/null
-  iperf3 -c 127.0.0.1 -p "${bulk_port[$target]}" -t 1 >/dev/null
-  [ -z "${dns_port[$target]:-}" ] || dnsperf -s 127.0.0.1 -p "${dns_port[$target]}" -d "$dir/queries" -c 16 -q 128 -l 2 >/dev/null 2>&1
+  echo "peer-tools: warming up $target" >&2
+  samples=$dir/warm-up secs=2 round "$target"
 done
 
 for r in $(seq "$rounds"); do
   for target in "${targets[@]}"; do
     echo "peer-tools: round $r/$rounds, $target" >&2
-    wrk_run "$target" keepalive
-    wrk_run "$target" connrate -H "Connection: close"
-    iperf_run "$target"
-    dnsperf_run "$target"
+    round "$target"
   done
 done
 

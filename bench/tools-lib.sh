@@ -64,7 +64,8 @@ wait_members_up() {
 NGINX_STREAM_MODULE=/usr/lib/nginx/modules/ngx_stream_module.so
 
 # start_nginx_stream NAME BLOCK: NGINX `stream` (2 workers) serving BLOCK, in $dir/NAME;
-# its PID goes into $pids and $nginx_pid.
+# its PID goes into $pids and $nginx_pid. Returns once it listens: NGINX writes its pid file
+# after binding its sockets.
 start_nginx_stream() {
   mkdir -p "$dir/$1"
   cat > "$dir/$1/nginx.conf" <<CONF
@@ -80,4 +81,11 @@ CONF
   nginx -p "$dir/$1" -c "$dir/$1/nginx.conf" -g 'daemon off;' 2>/dev/null &
   nginx_pid=$!
   pids+=("$nginx_pid")
+  for _ in $(seq 50); do
+    [ -s "$dir/$1/nginx.pid" ] && return 0
+    sleep 0.1
+  done
+  echo "NGINX did not start within 5 s; its error log:" >&2
+  cat "$dir/$1/error.log" >&2 2>/dev/null || true
+  return 1
 }
