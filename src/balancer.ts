@@ -28,6 +28,11 @@ export interface BalancerOptions {
   view?: WorkerView;
   /** Role 'data': listeners bind sockets of this worker's own with SO_REUSEPORT (net/reuse-port.ts). */
   reusePort?: boolean;
+  /**
+   * Runs for each service of `start()` after it is built and before its listener binds: a worker
+   * the primary restarts copies the primary's member states there, so it never routes by its own.
+   */
+  beforeListen?: (service: Service) => void;
 }
 
 export interface ReloadResult {
@@ -48,6 +53,7 @@ export class Switchyard implements AdminTarget {
   readonly role: ServiceRole;
   readonly #view: WorkerView | undefined;
   readonly #reusePort: boolean;
+  readonly #beforeListen: ((service: Service) => void) | undefined;
   readonly #metrics: Metrics;
   readonly services = new Map<string, Service>();
   #configFile: string | undefined;
@@ -63,6 +69,7 @@ export class Switchyard implements AdminTarget {
     this.role = options.role ?? 'all';
     this.#view = options.view;
     this.#reusePort = options.reusePort ?? false;
+    this.#beforeListen = options.beforeListen;
     // Across workers, each side reports only what it owns, so summing them counts everything once.
     this.#metrics = new Metrics({ scope: this.role });
     this.logger = options.logger ?? createLogger({ level: config.log.level });
@@ -202,6 +209,7 @@ export class Switchyard implements AdminTarget {
 
   async #startService(sc: ServiceConfig): Promise<Service> {
     const s = this.#newService(sc);
+    this.#beforeListen?.(s);
     await s.start();
     this.#track(s);
     return s;

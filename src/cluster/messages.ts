@@ -20,8 +20,11 @@ export interface MemberSnapshot {
 }
 
 export type ToWorker =
-  /** `reusePort`: the worker binds its own listening sockets (net/reuse-port.ts); the primary probed that it can. */
-  | { swy: 'config'; seq: number; config: Config; reusePort: boolean }
+  /**
+   * `reusePort`: the worker binds its own listening sockets (net/reuse-port.ts); the primary probed that it can.
+   * `members`: the primary's member states, which a worker that starts takes before it listens.
+   */
+  | { swy: 'config'; seq: number; config: Config; reusePort: boolean; members: MemberSnapshot[] }
   | { swy: 'members'; members: MemberSnapshot[] }
   | { swy: 'release-failback'; service: string }
   | { swy: 'metrics'; id: number }

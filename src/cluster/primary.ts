@@ -3,7 +3,8 @@
  * health checks, outlier detection, admin API, reload, metrics aggregation)
  * in a Switchyard of role 'control', and runs N workers that serve the
  * listeners. Member state flows out to the workers on every transition (and
- * as a full snapshot every second and whenever a worker comes up); connect
+ * as a full snapshot every second, and with the config a worker starts from,
+ * so a restarted one never routes by states of its own); connect
  * failures and per-member counts flow back.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -190,7 +191,7 @@ class Fleet {
           new Promise<void>((resolve) => {
             if (w.isDead()) return resolve();
             const timer = setTimeout(() => {
-              this.#logger.warn({ pid: w.process.pid }, 'worker did not stop in time; killing it');
+              this.#logger.warn({ worker: w.process.pid }, 'worker did not stop in time; killing it');
               w.process.kill('SIGKILL');
             }, grace);
             w.once('exit', () => {
@@ -239,7 +240,7 @@ class Fleet {
     if (Date.now() - born >= STABLE_AFTER) this.#failures = 0;
     const delay = Math.min(RESTART_MAX, RESTART_MIN * 2 ** this.#failures);
     this.#failures++;
-    this.#logger.error({ pid: w.process.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it');
+    this.#logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it');
     setTimeout(() => void this.#restart(), delay).unref();
   }
 
@@ -253,8 +254,9 @@ class Fleet {
       return;
     }
     this.#serving.add(w);
+    // It took the states as they were when its config went out; transitions since went only to the others.
     w.send({ swy: 'members', members: this.#snapshot() } satisfies ToWorker);
-    this.#logger.info({ pid: w.process.pid }, 'worker restarted');
+    this.#logger.info({ worker: w.process.pid }, 'worker restarted');
   }
 
   /**
@@ -306,7 +308,8 @@ class Fleet {
         p.finish();
       }, APPLY_TIMEOUT);
       this.#pending.set(seq, p);
-      for (const w of workers) void this.#listening.get(w)?.then(() => w.send({ swy: 'config', seq, config, reusePort } satisfies ToWorker));
+      const send = (w: Worker) => w.send({ swy: 'config', seq, config, reusePort, members: this.#snapshot() } satisfies ToWorker);
+      for (const w of workers) void this.#listening.get(w)?.then(() => send(w));
       if (p.waiting.size === 0) p.finish();
     });
   }

@@ -52,10 +52,11 @@ export function runWorker(logger: Logger): void {
     return out;
   };
 
-  const applyConfig = async (seq: number, config: Config, reusePort: boolean): Promise<void> => {
+  const applyConfig = async (seq: number, config: Config, reusePort: boolean, members: MemberSnapshot[]): Promise<void> => {
     logger.level = config.log.level;
     if (!lb) {
-      const next = new Switchyard(dataConfig(config), { logger, role: 'data', reusePort });
+      const beforeListen = (s: Service) => copyStates(s, members);
+      const next = new Switchyard(dataConfig(config), { logger, role: 'data', reusePort, beforeListen });
       try {
         await next.start();
       } catch (err) {
@@ -76,9 +77,10 @@ export function runWorker(logger: Logger): void {
     send({ swy: 'applied', seq, ok: true, addresses: addresses() });
   };
 
-  const applyMembers = (members: MemberSnapshot[]): void => {
+  /** Copies the primary's flags onto this service's members. */
+  const copyStates = (s: Service, members: MemberSnapshot[]): void => {
     for (const snap of members) {
-      const m = lb?.services.get(snap.service)?.pool.get(snap.id);
+      const m = snap.service === s.name ? s.pool.get(snap.id) : undefined;
       if (!m) continue;
       const cause = { source: 'control' as const, detail: snap.detail };
       const wanted = new Set<MemberFlag>(snap.flags);
@@ -87,6 +89,10 @@ export function runWorker(logger: Logger): void {
       for (const f of [...m.flags]) if (!wanted.has(f)) m.setFlag(f, false, cause);
       m.setAgentPercent(snap.agentPercent);
     }
+  };
+
+  const applyMembers = (members: MemberSnapshot[]): void => {
+    for (const s of lb?.services.values() ?? []) copyStates(s, members);
   };
 
   const stop = async (): Promise<void> => {
@@ -102,7 +108,7 @@ export function runWorker(logger: Logger): void {
   const handle = async (m: ToWorker): Promise<void> => {
     switch (m.swy) {
       case 'config':
-        return applyConfig(m.seq, m.config, m.reusePort);
+        return applyConfig(m.seq, m.config, m.reusePort, m.members);
       case 'members':
         return applyMembers(m.members);
       case 'release-failback':
