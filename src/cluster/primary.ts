@@ -2,10 +2,10 @@
  * The cluster primary (`workers: N`, N > 1): keeps the control plane (config,
  * health checks, outlier detection, admin API, reload, metrics aggregation)
  * in a Switchyard of role 'control', and runs N workers that serve the
- * listeners. Member state flows out to the workers on every transition (and
- * as a full snapshot every second, and with the config a worker starts from,
- * so a restarted one never routes by states of its own); connect
- * failures and per-member counts flow back.
+ * listeners. Member state flows out to the workers on every transition and
+ * agent weight change (and as a full snapshot every second, and with the
+ * config a worker starts from, so a restarted one never routes by states of
+ * its own); connect failures and per-member counts flow back.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
@@ -128,6 +128,7 @@ class Fleet {
       s.pool.on('state', (ev: StateChange) => {
         this.#broadcast({ swy: 'members', members: [snapshotOf(service, ev.member, `${ev.cause.source}: ${ev.cause.detail}`)] });
       });
+      s.pool.on('weight', (m: Member) => this.#broadcast({ swy: 'members', members: [snapshotOf(service, m, 'agent weight')] }));
     }
   }
 

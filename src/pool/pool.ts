@@ -42,6 +42,8 @@ export interface PoolEvents {
    * moves that member's connections picks from the new set.
    */
   state: [StateChange];
+  /** A member's agent weight changed (re-published, as `state`). */
+  weight: [Member];
 }
 
 export class Pool extends EventEmitter<PoolEvents> {
@@ -59,6 +61,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   // Policies that weigh at build time (maglev) need a rebuild; the others read weights per pick.
   #onWeight = (m: Member) => {
     if (this.#routing.includes(m)) this.#rebuildPolicy();
+    this.emit('weight', m);
   };
 
   constructor(options: PoolOptions, members: readonly Member[]) {
