@@ -17,6 +17,7 @@ import { reusePortWorks } from '../net/reuse-port.js';
 import type { Member, StateChange } from '../pool/member.js';
 import type { MemberAction, Service } from '../service.js';
 import { ControlListener, WorkerView } from './control-listener.js';
+import { unsplittable, workerShare } from './limits.js';
 import { isFromWorker, type FromWorker, type MemberSnapshot, type ServiceStats, type ToWorker } from './messages.js';
 
 /**
@@ -71,6 +72,10 @@ class Fleet {
   readonly #view: WorkerView;
   readonly #control: () => Switchyard;
   #config: Config;
+  /** Workers running (the config's count at start: a reload that changes it applies at the next start). */
+  readonly #count: number;
+  /** Each worker's slot, 0 … count − 1, for its share of the limits; a restarted worker takes the one it replaces. */
+  readonly #slots = new WeakMap<Worker, number>();
   #seq = 0;
   readonly #pending = new Map<number, Pending>();
   readonly #metricRequests = new Map<number, { waiting: Set<number>; got: Metrics[]; finish(): void }>();
@@ -96,6 +101,7 @@ class Fleet {
 
   constructor(config: Config, logger: Logger, view: WorkerView, control: () => Switchyard, reusePort: boolean) {
     this.#config = config;
+    this.#count = config.workers;
     this.#reusePort = reusePort;
     this.#logger = logger;
     this.#view = view;
@@ -104,7 +110,7 @@ class Fleet {
 
   /** Forks the workers and resolves once every one serves the config; rejects with why one could not. */
   async start(): Promise<void> {
-    const workers = Array.from({ length: this.#config.workers }, () => this.#fork());
+    const workers = Array.from({ length: this.#count }, (_, slot) => this.#fork(slot));
     const r = await this.#configure(workers, this.#config);
     if (!r.ok) throw new Error(r.errors.join('\n'));
     for (const w of workers) this.#serving.add(w);
@@ -146,6 +152,10 @@ class Fleet {
 
   get reusePort(): boolean {
     return this.#reusePort;
+  }
+
+  get count(): number {
+    return this.#count;
   }
 
   broadcast(m: ToWorker): void {
@@ -206,8 +216,9 @@ class Fleet {
     );
   }
 
-  #fork(): Worker {
+  #fork(slot: number): Worker {
     const w = cluster.fork();
+    this.#slots.set(w, slot);
     const born = Date.now();
     this.#listening.set(w, new Promise<void>((resolve) => this.#hello.set(w, resolve)));
     w.on('message', (m: unknown) => {
@@ -242,12 +253,13 @@ class Fleet {
     const delay = Math.min(RESTART_MAX, RESTART_MIN * 2 ** this.#failures);
     this.#failures++;
     this.#logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it');
-    setTimeout(() => void this.#restart(), delay).unref();
+    const slot = this.#slots.get(w) ?? 0;
+    setTimeout(() => void this.#restart(slot), delay).unref();
   }
 
-  async #restart(): Promise<void> {
+  async #restart(slot: number): Promise<void> {
     if (this.#stopping) return;
-    const w = this.#fork();
+    const w = this.#fork(slot);
     const r = await this.#configure([w], this.#config);
     if (!r.ok) {
       this.#logger.error({ errors: r.errors }, 'restarted worker could not serve');
@@ -309,7 +321,10 @@ class Fleet {
         p.finish();
       }, APPLY_TIMEOUT);
       this.#pending.set(seq, p);
-      const send = (w: Worker) => w.send({ swy: 'config', seq, config, reusePort, members: this.#snapshot() } satisfies ToWorker);
+      const send = (w: Worker) => {
+        const share = workerShare(config, this.#slots.get(w) ?? 0, this.#count);
+        w.send({ swy: 'config', seq, config: share, reusePort, members: this.#snapshot() } satisfies ToWorker);
+      };
       for (const w of workers) void this.#listening.get(w)?.then(() => send(w));
       if (p.waiting.size === 0) p.finish();
     });
@@ -451,7 +466,10 @@ class ClusterControl extends Switchyard {
       }
       const before = this.config;
       const r = await super.reload(config);
-      if (r.ok) warnSharedUdp(this.logger, this.#fleet.reusePort, config, before);
+      if (r.ok) {
+        warnSharedUdp(this.logger, this.#fleet.reusePort, config, before);
+        warnUnsplittable(this.logger, this.#fleet.count, config, before);
+      }
       else await this.#fleet.apply(this.config);
       this.#fleet.wire();
       return r;
@@ -480,6 +498,17 @@ function warnSharedUdp(logger: Logger, reusePort: boolean, config: Config, befor
   logger.warn(
     { services: udp, node: process.version },
     'UDP with workers on a Node.js without reusePort (before 22.12): the workers share one socket, so one client\'s datagrams may reach several workers, each with a session and member of its own; run Node.js >= 22.12, or workers: 1, for one session per client',
+  );
+}
+
+/** Limits the workers cannot split exactly (limits.ts), that `config` has and `before` did not. */
+function warnUnsplittable(logger: Logger, workers: number, config: Config, before: Config | undefined): void {
+  const had = new Set(before ? unsplittable(before, workers) : []);
+  const limits = unsplittable(config, workers).filter((l) => !had.has(l));
+  if (limits.length === 0) return;
+  logger.warn(
+    { limits, workers },
+    'limits below the number of workers: each worker allows 1, so up to one per worker at once; use workers: 1 to hold them exactly',
   );
 }
 
@@ -526,6 +555,7 @@ export async function runPrimary(
     'workers serving',
   );
   warnSharedUdp(logger, reusePort, config, undefined);
+  warnUnsplittable(logger, fleet.count, config, undefined);
 
   return {
     reload: () => control.reload(),
