@@ -77,6 +77,7 @@ class Fleet {
   /** Each worker's slot, 0 … count − 1, for its share of the limits; a restarted worker takes the one it replaces. */
   readonly #slots = new WeakMap<Worker, number>();
   #seq = 0;
+  #changing: Promise<unknown> = Promise.resolve();
   readonly #pending = new Map<number, Pending>();
   readonly #metricRequests = new Map<number, { waiting: Set<number>; got: Metrics[]; finish(): void }>();
   #metricSeq = 0;
@@ -140,7 +141,8 @@ class Fleet {
 
   /** Sends a config to every serving worker; ok only when all of them applied it. */
   apply(config: Config): Promise<{ ok: boolean; errors: string[] }> {
-    return this.#configure([...this.#serving], config).then((r) => {
+    return this.#oneAtATime(async () => {
+      const r = await this.#configure([...this.#serving], config);
       if (r.ok) {
         this.#config = config;
         const kept = new Set(config.services.filter((s) => s.listen.port === 0).map(portKey));
@@ -148,6 +150,16 @@ class Fleet {
       }
       return r;
     });
+  }
+
+  /**
+   * Config changes and restarts, one at a time: a restarted worker serves before a reload begins
+   * (so the reload reaches it) or starts from the config the reload left, never from the one before.
+   */
+  #oneAtATime<T>(change: () => Promise<T>): Promise<T> {
+    const p = this.#changing.then(change);
+    this.#changing = p.catch(() => undefined);
+    return p;
   }
 
   get reusePort(): boolean {
@@ -225,6 +237,8 @@ class Fleet {
       if (isFromWorker(m)) this.#onMessage(w, m);
     });
     w.on('exit', (code, signal) => this.#onExit(w, born, code, signal));
+    // A send to a worker whose channel just closed fails here; its 'exit' follows and restarts it.
+    w.on('error', (err: Error) => this.#logger.warn({ worker: w.process.pid, err: err.message }, 'worker channel error'));
     return w;
   }
 
@@ -254,22 +268,27 @@ class Fleet {
     this.#failures++;
     this.#logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it');
     const slot = this.#slots.get(w) ?? 0;
-    setTimeout(() => void this.#restart(slot), delay).unref();
+    setTimeout(() => {
+      this.#restart(slot).catch((err: unknown) => this.#logger.error({ err }, 'worker restart failed'));
+    }, delay).unref();
   }
 
-  async #restart(slot: number): Promise<void> {
-    if (this.#stopping) return;
-    const w = this.#fork(slot);
-    const r = await this.#configure([w], this.#config);
-    if (!r.ok) {
-      this.#logger.error({ errors: r.errors }, 'restarted worker could not serve');
-      if (!w.isDead()) w.process.kill('SIGKILL');
-      return;
-    }
-    this.#serving.add(w);
-    // It took the states as they were when its config went out; transitions since went only to the others.
-    w.send({ swy: 'members', members: this.#snapshot() } satisfies ToWorker);
-    this.#logger.info({ worker: w.process.pid }, 'worker restarted');
+  #restart(slot: number): Promise<void> {
+    return this.#oneAtATime(async () => {
+      if (this.#stopping) return;
+      const w = this.#fork(slot);
+      this.#logger.info({ worker: w.process.pid }, 'worker forked; sending it the config');
+      const r = await this.#configure([w], this.#config);
+      if (!r.ok) {
+        this.#logger.error({ errors: r.errors }, 'restarted worker could not serve');
+        if (!w.isDead()) w.process.kill('SIGKILL');
+        return;
+      }
+      this.#serving.add(w);
+      // It took the states as they were when its config went out; transitions since went only to the others.
+      w.send({ swy: 'members', members: this.#snapshot() } satisfies ToWorker);
+      this.#logger.info({ worker: w.process.pid }, 'worker restarted');
+    });
   }
 
   /**

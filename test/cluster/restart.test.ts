@@ -1,6 +1,7 @@
 // `workers: 2` over a worker's life: one that dies is restarted and serves by the primary's member
 // states from its first connection; a reload reaches every worker, and one they cannot apply is refused.
 import t from 'tap';
+import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { childBackends, type ChildBackend } from '../helpers/child-backend.js';
 import { http, startCli, statusMembers, until, type Line, type StartedCli } from '../helpers/cli.js';
@@ -122,7 +123,6 @@ t.test('a reload reaches every worker; one the workers cannot apply is refused a
   const workers = await workerPids(r);
 
   // Adds member b; the listener keeps the port it got, so it stays bound in both workers.
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(r.file, config([a, b], r.port));
   r.child.kill('SIGHUP');
   await until('the reload', 15_000, () => reloads('config reloaded') === 1);
@@ -169,4 +169,27 @@ t.test('a reload reaches every worker; one the workers cannot apply is refused a
   await until('both workers still send connections to a', 2_000, () => servedA().size === 2);
   t.ok(bodies.every((body) => body === 'ok a' || body === 'ok b'), bodies.join(','));
   t.ok(workers.every((pid) => servedA().has(pid)), 'by the same two workers');
+});
+
+t.test('a reload while a worker restarts reaches the new worker too', async (t) => {
+  const [a, b] = await childBackends(t, 'a', 'b');
+  const r = await startCli(t, config([a]));
+  await until('member a up', 5_000, async () => (await statusMembers(r.admin)).every((m) => m.state === 'up'));
+  const [victim] = await workerPids(r);
+
+  process.kill(victim!, 'SIGKILL');
+  const forked = await r.waitFor((l) => l.msg === 'worker forked; sending it the config', 10_000);
+  // While the new worker boots: a reload that replaces member a by b.
+  writeFileSync(r.file, config([b], r.port));
+  r.child.kill('SIGHUP');
+  await r.waitFor((l) => l.msg === 'config reloaded', 15_000);
+  await r.waitFor((l) => l.msg === 'worker restarted', 15_000);
+  t.equal(r.lines.find((l) => l.msg === 'worker restarted')?.worker, forked.worker);
+
+  const since = access(r).length;
+  const after = () => access(r).slice(since);
+  const bodies = await getUntil(r, 400, () => new Set(after().map((l) => l.pid)).size === 2 && after().length >= 20);
+  await until('access lines from both workers', 2_000, () => new Set(after().map((l) => l.pid)).size === 2);
+  t.same([...new Set(bodies)], ['ok b'], 'every connection went to b');
+  t.ok(after().some((l) => l.pid === forked.worker), 'the new worker among them');
 });
