@@ -22,9 +22,10 @@ export interface MemberSnapshot {
 export type ToWorker =
   /**
    * `reusePort`: the worker binds its own listening sockets (net/reuse-port.ts); the primary probed that it can.
-   * `members`: the primary's member states, which a worker that starts takes before it listens.
+   * `members`: the primary's member states, which a worker that starts takes before it listens;
+   * `holds`: the services whose backups hold the traffic until a release (`failback: manual`).
    */
-  | { swy: 'config'; seq: number; config: Config; reusePort: boolean; members: MemberSnapshot[] }
+  | { swy: 'config'; seq: number; config: Config; reusePort: boolean; members: MemberSnapshot[]; holds: string[] }
   | { swy: 'members'; members: MemberSnapshot[] }
   | { swy: 'release-failback'; service: string }
   | { swy: 'metrics'; id: number }

@@ -52,10 +52,14 @@ export function runWorker(logger: Logger): void {
     return out;
   };
 
-  const applyConfig = async (seq: number, config: Config, reusePort: boolean, members: MemberSnapshot[]): Promise<void> => {
+  const applyConfig = async (m: Extract<ToWorker, { swy: 'config' }>): Promise<void> => {
+    const { seq, config, reusePort, members, holds } = m;
     logger.level = config.log.level;
     if (!lb) {
-      const beforeListen = (s: Service) => copyStates(s, members);
+      const beforeListen = (s: Service) => {
+        copyStates(s, members);
+        if (holds.includes(s.name)) s.pool.holdOnBackups();
+      };
       const next = new Switchyard(dataConfig(config), { logger, role: 'data', reusePort, beforeListen });
       try {
         await next.start();
@@ -108,7 +112,7 @@ export function runWorker(logger: Logger): void {
   const handle = async (m: ToWorker): Promise<void> => {
     switch (m.swy) {
       case 'config':
-        return applyConfig(m.seq, m.config, m.reusePort, m.members);
+        return applyConfig(m);
       case 'members':
         return applyMembers(m.members);
       case 'release-failback':

@@ -130,6 +130,22 @@ export class Pool extends EventEmitter<PoolEvents> {
     this.#recompute();
   }
 
+  /** With `failback: manual`: whether backups took over and keep serving until a release. */
+  get holdsOnBackups(): boolean {
+    return this.#holdOnBackups;
+  }
+
+  /**
+   * Enters the hold a pool takes when its backups take over (`failback: manual`), for a pool that
+   * starts while the others it mirrors hold (a restarted cluster worker). Only with a backup up.
+   */
+  holdOnBackups(): void {
+    if (this.#options.failback !== 'manual' || this.#holdOnBackups || !this.#members.some((m) => m.backup && isUp(m))) return;
+    this.#mode = 'backup';
+    this.#holdOnBackups = true;
+    this.#recompute();
+  }
+
   /** Detaches from the members; publishes nothing more. */
   close(): void {
     this.removeAllListeners();

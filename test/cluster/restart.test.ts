@@ -3,7 +3,7 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { childBackends, type ChildBackend } from '../helpers/child-backend.js';
+import { childBackends, startChildBackend, type ChildBackend } from '../helpers/child-backend.js';
 import { http, startCli, statusMembers, until, type Line, type StartedCli } from '../helpers/cli.js';
 
 t.setTimeout(90_000);
@@ -192,4 +192,44 @@ t.test('a reload while a worker restarts reaches the new worker too', async (t) 
   await until('access lines from both workers', 2_000, () => new Set(after().map((l) => l.pid)).size === 2);
   t.same([...new Set(bodies)], ['ok b'], 'every connection went to b');
   t.ok(after().some((l) => l.pid === forked.worker), 'the new worker among them');
+});
+
+t.test('with failback: manual, a restarted worker keeps to the backup the others hold on', async (t) => {
+  const [a, b] = await childBackends(t, 'a', 'b');
+  const r = await startCli(
+    t,
+    config(
+      [a],
+      0,
+      `      - { address: "${memberId(b)}", backup: true }
+    failback: manual
+`,
+    ),
+  );
+  const state = async (m: ChildBackend) => (await statusMembers(r.admin)).find((s) => s.id === memberId(m))?.state;
+  await until('members up', 5_000, async () => (await statusMembers(r.admin)).every((m) => m.state === 'up'));
+  const [victim] = await workerPids(r);
+
+  await a.kill();
+  await until('a down', 5_000, async () => (await state(a)) === 'down');
+  const back = await startChildBackend('a', a.port);
+  t.teardown(() => back.kill());
+  await until('a up again', 5_000, async () => (await state(a)) === 'up');
+  t.same([...new Set(await getUntil(r, 20, () => false))], ['ok b'], 'the backup keeps the traffic (manual failback)');
+
+  process.kill(victim!, 'SIGKILL');
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const since = access(r).length;
+  const fromFresh = () => access(r).slice(since).filter((l) => l.pid === restarted.worker);
+  const bodies = await getUntil(r, 400, () => fromFresh().length >= 20);
+  await until('the new worker serves', 2_000, () => fromFresh().length >= 20);
+  t.same([...new Set(bodies)], ['ok b'], 'every connection, the new worker included, still on the backup');
+
+  const enable = await http('POST', `http://${r.admin}/services/web/members/${memberId(a)}/enable`);
+  t.equal(enable.status, 200, enable.body);
+  const released = access(r).length;
+  const fresh = () => access(r).slice(released).filter((l) => l.pid === restarted.worker && l.member === memberId(a));
+  await getUntil(r, 400, () => fresh().length >= 5);
+  await until('the new worker follows the release', 2_000, () => fresh().length >= 5);
+  t.same([...new Set(await getUntil(r, 20, () => false))], ['ok a'], 'after the release, back on the primary');
 });

@@ -136,6 +136,28 @@ t.test('failback manual: held on backups until releaseFailbackHold()', async (t)
   t.equal(p.mode, 'primary');
 });
 
+t.test('holdOnBackups(): a pool that starts while its peers hold (a restarted worker) holds too', async (t) => {
+  const ms = cast(['p1', 'b1']);
+  const p = pool(Object.values(ms), { failback: 'manual' });
+  t.equal(p.mode, 'primary');
+  p.holdOnBackups();
+  t.equal(p.mode, 'backup', 'on the backup though the primary is up');
+  t.ok(p.holdsOnBackups);
+  p.releaseFailbackHold();
+  t.equal(p.mode, 'primary');
+  t.notOk(p.holdsOnBackups);
+
+  const auto = pool(Object.values(cast(['p1', 'b1'])));
+  auto.holdOnBackups();
+  t.equal(auto.mode, 'primary', 'no hold with failback: auto');
+  const noBackup = cast(['p1', 'b1']);
+  to(noBackup.b1, 'down');
+  const none = pool(Object.values(noBackup), { failback: 'manual' });
+  none.holdOnBackups();
+  t.equal(none.mode, 'primary', 'no hold without a backup up');
+  t.notOk(none.holdsOnBackups);
+});
+
 t.test('failback manual: no hold when backups answer first at startup', async (t) => {
   const ms = cast(['p1', 'b1'], true);
   const p = pool(Object.values(ms), { failback: 'manual' });
