@@ -1,5 +1,5 @@
 // `workers: 2` with a UDP service end to end: a real primary with two workers reading the one
-// listening socket the primary binds and shares; members as child processes.
+// listening socket the primary shares (Node 20) or one each (SO_REUSEPORT); members as child processes.
 import t, { type Test } from 'tap';
 import { startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
 import { startChildUdpBackend, udpClient, type ChildUdpBackend, type UdpClient } from '../helpers/udp-backends.js';
@@ -63,4 +63,33 @@ t.test('both workers relay datagrams; a killed member (ICMP unreachable) loses i
   }
   await a.kill();
   for (const [i, c] of live.entries()) t.equal(await ask(t, c, `after${i}`), 'b', `client ${i} answered by b`);
+});
+
+t.test('a killed worker is restarted on the same UDP port and relays again', async (t) => {
+  const a = await startChildUdpBackend({ name: 'a' });
+  t.teardown(() => a.kill());
+  const r = await startCli(t, config([a]));
+  await until('member up', 5_000, async () => (await statusMembers(r.admin)).every((m) => m.state === 'up'));
+  const target = { host: '127.0.0.1', port: r.port };
+  const clients: UdpClient[] = [];
+  t.teardown(() => Promise.all(clients.map((c) => c.close())));
+  /** Fresh clients, one query each, until `enough` (bounded); sessions end (and log) after idleTimeout. */
+  const askUntil = async (tag: string, enough: () => boolean) => {
+    for (let i = 0; i < 200 && !enough(); i++) {
+      const c = await udpClient(target);
+      clients.push(c);
+      t.equal(await ask(t, c, `${tag}${i}`), 'a');
+      if (i % 10 === 9) await new Promise((res) => setTimeout(res, 400));
+    }
+  };
+  await askUntil('q', () => accessPids(r).size === 2);
+  await until('access lines from two workers', 3_000, async () => accessPids(r).size === 2);
+  const [victim] = [...accessPids(r)] as number[];
+
+  process.kill(victim!, 'SIGKILL');
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const fromFresh = () => r.lines.some((l) => l.msg === 'access' && l.pid === restarted.worker);
+  await askUntil('after', fromFresh);
+  await until('the new worker relayed a session', 3_000, fromFresh);
+  t.ok(fromFresh(), 'the restarted worker serves the UDP port');
 });
