@@ -5,7 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { startAdmin, type AdminServer, type AdminTarget } from './admin/server.js';
-import { renderStatus } from './admin/status.js';
+import { renderStatus, type Status } from './admin/status.js';
 import { loadConfigFile } from './config/load.js';
 import type { Config, ServiceConfig } from './config/types.js';
 import { formatAddress, formatEndpoint } from './net/address.js';
@@ -103,7 +103,7 @@ export class Switchyard implements AdminTarget {
     return this.#admin?.address();
   }
 
-  status(): unknown {
+  status(): Status {
     return renderStatus(this.services.values(), this.#started);
   }
 

@@ -62,6 +62,17 @@ export interface Status {
   version: string;
   uptimeSeconds: number;
   services: ServiceStatus[];
+  /** With `workers: N` (N > 1): the worker processes serving now. */
+  workers?: WorkerStatus[];
+}
+
+export interface WorkerStatus {
+  pid: number;
+  /** 0 … N − 1; a restarted worker takes the slot of the one it replaces. */
+  slot: number;
+  uptimeSeconds: number;
+  /** Restarts of this slot since the balancer started. */
+  restarts: number;
 }
 
 const processStart = Date.now() - process.uptime() * 1000;

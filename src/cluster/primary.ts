@@ -8,8 +8,9 @@
  * its own); connect failures and per-member counts flow back.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Logger } from 'pino';
+import type { Status, WorkerStatus } from '../admin/status.js';
 import { Switchyard, type BalancerOptions, type ReloadResult } from '../balancer.js';
 import { loadConfigFile } from '../config/load.js';
 import type { Config, ServiceConfig } from '../config/types.js';
@@ -70,12 +71,16 @@ function errorLines(err: unknown): string[] {
 class Fleet {
   readonly #logger: Logger;
   readonly #view: WorkerView;
-  readonly #control: () => Switchyard;
+  readonly #control: Switchyard;
   #config: Config;
   /** Workers running (the config's count at start: a reload that changes it applies at the next start). */
   readonly #count: number;
   /** Each worker's slot, 0 … count − 1, for its share of the limits; a restarted worker takes the one it replaces. */
   readonly #slots = new WeakMap<Worker, number>();
+  readonly #born = new WeakMap<Worker, number>();
+  /** Restarts per slot. */
+  readonly #restarts = new Map<number, number>();
+  readonly #restartsTotal: Counter;
   #seq = 0;
   #changing: Promise<unknown> = Promise.resolve();
   readonly #pending = new Map<number, Pending>();
@@ -100,13 +105,36 @@ class Fleet {
   /** With reusePort: the port a worker bound for each port-0 listener (portKey), which the others then bind. */
   readonly #ports = new Map<string, number>();
 
-  constructor(config: Config, logger: Logger, view: WorkerView, control: () => Switchyard, reusePort: boolean) {
+  constructor(config: Config, logger: Logger, view: WorkerView, control: Switchyard, reusePort: boolean) {
     this.#config = config;
     this.#count = config.workers;
     this.#reusePort = reusePort;
     this.#logger = logger;
     this.#view = view;
     this.#control = control;
+    const registers = [control.metricsRegistry];
+    this.#restartsTotal = new Counter({ name: 'switchyard_worker_restarts_total', help: 'Workers restarted after they exited', registers });
+    const serving = this.#serving;
+    new Gauge({
+      name: 'switchyard_workers',
+      help: 'Worker processes serving the listeners',
+      registers,
+      collect() {
+        this.set(serving.size);
+      },
+    });
+  }
+
+  /** The workers serving now, for GET /status. */
+  workers(): WorkerStatus[] {
+    const now = Date.now();
+    return [...this.#serving]
+      .map((w) => {
+        const slot = this.#slots.get(w) ?? 0;
+        const uptimeSeconds = Math.max(0, Math.floor((now - (this.#born.get(w) ?? now)) / 1000));
+        return { pid: w.process.pid ?? 0, slot, uptimeSeconds, restarts: this.#restarts.get(slot) ?? 0 };
+      })
+      .sort((a, b) => a.slot - b.slot);
   }
 
   /** Forks the workers and resolves once every one serves the config; rejects with why one could not. */
@@ -128,7 +156,7 @@ class Fleet {
 
   /** Subscribes to the member transitions of services not followed yet (new after a reload). */
   wire(): void {
-    for (const s of this.#control().services.values()) {
+    for (const s of this.#control.services.values()) {
       if (this.#wired.has(s)) continue;
       this.#wired.add(s);
       const service = s.name;
@@ -232,6 +260,7 @@ class Fleet {
     const w = cluster.fork();
     this.#slots.set(w, slot);
     const born = Date.now();
+    this.#born.set(w, born);
     this.#listening.set(w, new Promise<void>((resolve) => this.#hello.set(w, resolve)));
     w.on('message', (m: unknown) => {
       if (isFromWorker(m)) this.#onMessage(w, m);
@@ -285,6 +314,8 @@ class Fleet {
         return;
       }
       this.#serving.add(w);
+      this.#restarts.set(slot, (this.#restarts.get(slot) ?? 0) + 1);
+      this.#restartsTotal.inc();
       // It took the states as they were when its config went out; transitions since went only to the others.
       w.send({ swy: 'members', members: this.#snapshot() } satisfies ToWorker);
       this.#logger.info({ worker: w.process.pid }, 'worker restarted');
@@ -342,7 +373,7 @@ class Fleet {
       this.#pending.set(seq, p);
       const send = (w: Worker) => {
         const share = workerShare(config, this.#slots.get(w) ?? 0, this.#count);
-        const holds = [...this.#control().services.values()].filter((s) => s.pool.holdsOnBackups).map((s) => s.name);
+        const holds = [...this.#control.services.values()].filter((s) => s.pool.holdsOnBackups).map((s) => s.name);
         w.send({ swy: 'config', seq, config: share, reusePort, members: this.#snapshot(), holds } satisfies ToWorker);
       };
       for (const w of workers) void this.#listening.get(w)?.then(() => send(w));
@@ -367,7 +398,7 @@ class Fleet {
         return;
       }
       case 'connect': {
-        const s = this.#control().services.get(m.service);
+        const s = this.#control.services.get(m.service);
         const member = s?.pool.get(m.member);
         if (s && member && s.listener instanceof ControlListener) s.listener.connectResult(member, m.ok, m.error, m.durationMs);
         return;
@@ -389,7 +420,7 @@ class Fleet {
   #onStats(w: Worker, services: ServiceStats[]): void {
     let byService = this.#counts.get(w.id);
     if (!byService) this.#counts.set(w.id, (byService = new Map()));
-    const control = this.#control();
+    const control = this.#control;
     for (const s of services) {
       this.#view.setActive(w.id, s.name, s.active);
       let byMember = byService.get(s.name);
@@ -410,7 +441,7 @@ class Fleet {
   }
 
   #sumCounts(): void {
-    for (const s of this.#control().services.values()) {
+    for (const s of this.#control.services.values()) {
       for (const m of s.pool.members) {
         let active = 0;
         for (const byService of this.#counts.values()) active += byService.get(s.name)?.get(m.id)?.active ?? 0;
@@ -421,7 +452,7 @@ class Fleet {
 
   #snapshot(): MemberSnapshot[] {
     const out: MemberSnapshot[] = [];
-    for (const s of this.#control().services.values()) for (const m of s.pool.members) out.push(snapshotOf(s.name, m, 'snapshot'));
+    for (const s of this.#control.services.values()) for (const m of s.pool.members) out.push(snapshotOf(s.name, m, 'snapshot'));
     return out;
   }
 
@@ -460,6 +491,10 @@ class ClusterControl extends Switchyard {
     // The flags already went out with the transition; the workers' pools hold their own failback.
     if (r === 'ok' && action === 'enable') this.#fleet.broadcast({ swy: 'release-failback', service });
     return r;
+  }
+
+  override status(): Status {
+    return { ...super.status(), workers: this.#fleet.workers() };
   }
 
   override async metrics(): Promise<{ contentType: string; body: string }> {
@@ -546,7 +581,7 @@ export async function runPrimary(
   const control = new ClusterControl(
     config,
     { configFile, logger, role: 'control', view },
-    (c) => new Fleet(config, logger, view, () => c, reusePort),
+    (c) => new Fleet(config, logger, view, c, reusePort),
   );
   const fleet = control.fleet;
   const fatal = async (err: unknown): Promise<never> => {

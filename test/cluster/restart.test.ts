@@ -113,6 +113,16 @@ t.test('a killed worker is restarted, and routes by the primary member states fr
   const failedLate = traffic.outcomes.filter((o) => o.error !== undefined && o.at > restartedSeenAt);
   t.same(failedLate, [], 'no connection failed once the worker was back');
   t.ok(traffic.outcomes.filter((o) => o.body === 'ok b').length > 100, 'the load went on through the restart');
+
+  // The operator sees it: the workers in /status (the new one in the slot it took over), and the metrics.
+  const status = JSON.parse((await http('GET', `http://${r.admin}/status`)).body) as { workers: Array<{ pid: number; slot: number; restarts: number }> };
+  t.same(status.workers.map((w) => w.slot), [0, 1]);
+  t.same(status.workers.map((w) => w.pid).sort(), [fresh, survivor].sort(), 'the survivor and the new worker');
+  t.equal(status.workers.find((w) => w.pid === fresh)?.restarts, 1);
+  t.equal(status.workers.find((w) => w.pid === survivor)?.restarts, 0);
+  const metrics = (await http('GET', `http://${r.admin}/metrics`)).body;
+  t.match(metrics, /^switchyard_worker_restarts_total 1$/m);
+  t.match(metrics, /^switchyard_workers 2$/m);
 });
 
 t.test('a reload reaches every worker; one the workers cannot apply is refused and the running config stays', async (t) => {
