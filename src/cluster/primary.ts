@@ -41,6 +41,12 @@ const SCHEDULING = cluster.SCHED_NONE;
 const APPLY_TIMEOUT = 15_000;
 const METRICS_TIMEOUT = 3_000;
 const SNAPSHOT_INTERVAL = 1_000;
+/**
+ * A serving worker sends its stats every second; one silent this long has its event loop stuck
+ * (a bug, or a stopped process) while the kernel still hands it connections, so it is killed and
+ * restarted, as HAProxy's watchdog ends a process whose thread stopped making progress.
+ */
+const SILENT_AFTER = 5_000;
 const RESTART_MIN = 250;
 const RESTART_MAX = 30_000;
 /** A worker that lived this long restarts without the backoff of the earlier failures. */
@@ -100,6 +106,8 @@ class Fleet {
   #stopping = false;
   #controlStarted = false;
   #snapshots: NodeJS.Timeout | undefined;
+  /** When each serving worker was last heard from. */
+  readonly #heard = new WeakMap<Worker, number>();
   /** Workers bind listening sockets of their own with SO_REUSEPORT (net/reuse-port.ts). */
   readonly #reusePort: boolean;
   /** With reusePort: the port a worker bound for each port-0 listener (portKey), which the others then bind. */
@@ -150,7 +158,10 @@ class Fleet {
     this.#controlStarted = true;
     this.wire();
     this.#broadcast({ swy: 'members', members: this.#snapshot() });
-    this.#snapshots = setInterval(() => this.#broadcast({ swy: 'members', members: this.#snapshot() }), SNAPSHOT_INTERVAL);
+    this.#snapshots = setInterval(() => {
+      this.#broadcast({ swy: 'members', members: this.#snapshot() });
+      this.#killSilent();
+    }, SNAPSHOT_INTERVAL);
     this.#snapshots.unref();
   }
 
@@ -263,12 +274,24 @@ class Fleet {
     this.#born.set(w, born);
     this.#listening.set(w, new Promise<void>((resolve) => this.#hello.set(w, resolve)));
     w.on('message', (m: unknown) => {
+      this.#heard.set(w, Date.now());
       if (isFromWorker(m)) this.#onMessage(w, m);
     });
     w.on('exit', (code, signal) => this.#onExit(w, born, code, signal));
     // A send to a worker whose channel just closed fails here; its 'exit' follows and restarts it.
     w.on('error', (err: Error) => this.#logger.warn({ worker: w.process.pid, err: err.message }, 'worker channel error'));
     return w;
+  }
+
+  #killSilent(): void {
+    const now = Date.now();
+    for (const w of this.#serving) {
+      const heard = this.#heard.get(w) ?? now;
+      if (now - heard < SILENT_AFTER || w.isDead()) continue;
+      this.#logger.error({ worker: w.process.pid, silentMs: now - heard }, 'worker stopped answering; killing it');
+      this.#serving.delete(w);
+      w.process.kill('SIGKILL');
+    }
   }
 
   #closedOne(id: number | undefined): void {

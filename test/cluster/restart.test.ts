@@ -243,3 +243,23 @@ t.test('with failback: manual, a restarted worker keeps to the backup the others
   await until('the new worker follows the release', 2_000, () => fresh().length >= 5);
   t.same([...new Set(await getUntil(r, 20, () => false))], ['ok a'], 'after the release, back on the primary');
 });
+
+t.test('a worker that stops answering (SIGSTOP) is killed and restarted', async (t) => {
+  const [a] = await childBackends(t, 'a');
+  const r = await startCli(t, config([a]));
+  await until('member a up', 5_000, async () => (await statusMembers(r.admin)).every((m) => m.state === 'up'));
+  const [victim] = await workerPids(r);
+
+  process.kill(victim!, 'SIGSTOP');
+  const stoppedAt = Date.now();
+  const killed = await r.waitFor((l) => l.msg === 'worker stopped answering; killing it', 10_000);
+  t.equal(killed.worker, victim);
+  // Silent for 5 s, seen at the next one-second round.
+  t.ok(Date.now() - stoppedAt < 7_500, `killed ${Date.now() - stoppedAt} ms after it stopped`);
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const since = access(r).length;
+  const fromFresh = () => access(r).slice(since).some((l) => l.pid === restarted.worker);
+  const bodies = await getUntil(r, 400, fromFresh);
+  await until('the new worker serves', 2_000, fromFresh);
+  t.same([...new Set(bodies)], ['ok a'], 'connections are served again, the new worker among them');
+});
