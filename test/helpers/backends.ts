@@ -16,7 +16,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Test } from 'tap';
 import { formatEndpoint, type Endpoint } from '../../src/net/address.js';
 
 export interface BackendOptions {
@@ -264,15 +265,29 @@ export function greetingServer(greeting: string | Buffer, opts?: BackendOptions)
   }, opts);
 }
 
-/** A loopback port nothing listens on: connects to it are refused. */
-export async function refusingPort(host = '127.0.0.1'): Promise<Endpoint> {
+/**
+ * A loopback port nothing listens on: connects to it are refused. The port is held until the
+ * test ends (it is the local end of a connection kept open), so that a listener on port 0 (the
+ * proxy under test, say) cannot be given it: a proxy that had its own port as a member would
+ * relay to itself in a loop.
+ */
+export async function refusingPort(t: Test, host = '127.0.0.1'): Promise<Endpoint> {
   const server = createServer();
   server.listen({ host, port: 0 });
   await once(server, 'listening');
-  const addr = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('could not find a free port');
-  return { host, port: addr.port };
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const holder = connect((server.address() as AddressInfo).port, host);
+  holder.on('error', () => {});
+  await once(holder, 'connect');
+  const [peer] = await accepted;
+  peer.on('error', () => {});
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  t.teardown(() => {
+    holder.destroy();
+    peer.destroy();
+    return closed;
+  });
+  return { host, port: holder.localPort! };
 }
 
 export interface Blackhole {

@@ -14,8 +14,8 @@ t.setTimeout(60_000);
 
 t.test('tries the next member when one fails to connect', async (t) => {
   const echo = await echoServer();
-  const refusing = await refusingPort();
-  const refusing2 = await refusingPort();
+  const refusing = await refusingPort(t);
+  const refusing2 = await refusingPort(t);
   const hole = await blackhole();
   t.teardown(async () => {
     await echo.close();

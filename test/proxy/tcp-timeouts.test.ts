@@ -193,7 +193,7 @@ t.test('replayOnSilence never makes things worse', async (t) => {
 
   await t.test('the other member refuses: the connection stays on the silent one', async (t) => {
     const slow = await delayedEchoServer(500);
-    const refusing = await refusingPort();
+    const refusing = await refusingPort(t);
     t.teardown(() => slow.close());
     const proxy = await startProxy(t, [slow.endpoint, refusing], { firstByteTimeout: 200, replayOnSilence: true });
     const client = await proxy.connect();
