@@ -83,6 +83,7 @@ class Fleet {
   readonly #count: number;
   /** Each worker's slot, 0 … count − 1, for its share of the limits; a restarted worker takes the one it replaces. */
   readonly #slots = new WeakMap<Worker, number>();
+  /** When each worker was forked. */
   readonly #born = new WeakMap<Worker, number>();
   /** Restarts per slot. */
   readonly #restarts = new Map<number, number>();
@@ -270,14 +271,13 @@ class Fleet {
   #fork(slot: number): Worker {
     const w = cluster.fork();
     this.#slots.set(w, slot);
-    const born = Date.now();
-    this.#born.set(w, born);
+    this.#born.set(w, Date.now());
     this.#listening.set(w, new Promise<void>((resolve) => this.#hello.set(w, resolve)));
     w.on('message', (m: unknown) => {
       this.#heard.set(w, Date.now());
       if (isFromWorker(m)) this.#onMessage(w, m);
     });
-    w.on('exit', (code, signal) => this.#onExit(w, born, code, signal));
+    w.on('exit', (code, signal) => this.#onExit(w, code, signal));
     // A send to a worker whose channel just closed fails here; its 'exit' follows and restarts it.
     w.on('error', (err: Error) => this.#logger.warn({ worker: w.process.pid, err: err.message }, 'worker channel error'));
     return w;
@@ -302,7 +302,7 @@ class Fleet {
     tell();
   }
 
-  #onExit(w: Worker, born: number, code: number | null, signal: string | null): void {
+  #onExit(w: Worker, code: number | null, signal: string | null): void {
     this.#serving.delete(w);
     if (this.#stopping) this.#closedOne(w.id);
     this.#counts.delete(w.id);
@@ -315,7 +315,7 @@ class Fleet {
     }
     for (const r of this.#metricRequests.values()) if (r.waiting.delete(w.id) && r.waiting.size === 0) r.finish();
     if (this.#stopping || !this.#controlStarted) return;
-    if (Date.now() - born >= STABLE_AFTER) this.#failures = 0;
+    if (Date.now() - (this.#born.get(w) ?? 0) >= STABLE_AFTER) this.#failures = 0;
     const delay = Math.min(RESTART_MAX, RESTART_MIN * 2 ** this.#failures);
     this.#failures++;
     this.#logger.error({ worker: w.process.pid, code, signal, restartInMs: delay }, 'worker exited; restarting it');
