@@ -61,9 +61,10 @@ t.test('transitions: each real change logged once with its cause; down is a warn
   a!.setFlag('ejected', false, { source: 'check', detail: 'readmitted by a passing check' });
   a!.setFlag('adminDrain', true, { source: 'admin', detail: 'admin drain' });
 
-  t.equal(lines.length, 4, 'unknown→up, up→down, down→up, up→draining');
-  t.match(lines[0], { level: 'info', msg: 'member state', service: 'pg', member: '127.0.0.1:6001', from: 'unknown', to: 'up', source: 'check' });
-  t.match(lines[1], {
+  const states = lines.filter((l) => l['msg'] === 'member state');
+  t.equal(states.length, 4, 'unknown→up, up→down, down→up, up→draining');
+  t.match(states[0], { level: 'info', msg: 'member state', service: 'pg', member: '127.0.0.1:6001', from: 'unknown', to: 'up', source: 'check' });
+  t.match(states[1], {
     level: 'warn',
     from: 'up',
     to: 'down',
@@ -71,13 +72,57 @@ t.test('transitions: each real change logged once with its cause; down is a warn
     detail: 'connect ECONNREFUSED',
     health: '/failedCheck',
   });
-  t.match(lines[2], { level: 'info', from: 'down', to: 'up', source: 'check', detail: 'readmitted by a passing check', health: 'healthy' });
-  t.match(lines[3], { to: 'draining', source: 'admin', detail: 'admin drain', health: '/adminDrain' });
+  t.match(states[2], { level: 'info', from: 'down', to: 'up', source: 'check', detail: 'readmitted by a passing check', health: 'healthy' });
+  t.match(states[3], { to: 'draining', source: 'admin', detail: 'admin drain', health: '/adminDrain' });
 
   stop();
+  const before = lines.length;
   a!.setFlag('adminMaint', true, { source: 'admin', detail: 'admin disable' });
-  t.equal(lines.length, 4, 'nothing after unsubscribe');
+  svc.members[1]!.setFlag('pending', false, { source: 'check', detail: 'passed' });
+  await Promise.resolve();
+  t.equal(lines.length, before, 'nothing after unsubscribe');
   t.equal(svc.pool.listenerCount('state'), 0);
+  t.equal(svc.pool.listenerCount('change'), 0);
+});
+
+t.test('routing mode: logged after the member change that caused it; backup, panic and none are warnings', async (t) => {
+  const { lines, logger } = capture();
+  const svc = fakeService('pg', ['127.0.0.1:6001', ['127.0.0.1:6002', { backup: true }]], { checked: true });
+  watchTransitions(logger, svc);
+  const [p, b] = svc.members;
+  const check = { source: 'check' as const, detail: 'x' };
+  p!.setFlag('pending', false, check);
+  b!.setFlag('pending', false, check);
+  p!.setFlag('failedCheck', true, check);
+  b!.setFlag('failedCheck', true, check);
+  p!.setFlag('failedCheck', false, check);
+  const seen = lines.map((l) => (l['msg'] === 'routing mode' ? `${l['level']} mode ${l['from']}→${l['to']}` : `${l['member']} ${l['to']}`));
+  t.same(seen, [
+    '127.0.0.1:6001 up',
+    'info mode pending→primary',
+    '127.0.0.1:6002 up',
+    '127.0.0.1:6001 down',
+    'warn mode primary→backup',
+    '127.0.0.1:6002 down',
+    'warn mode backup→none',
+    '127.0.0.1:6001 up',
+    'info mode none→primary',
+  ]);
+  t.match(lines[1], { service: 'pg' });
+});
+
+t.test('routing mode: a change no member change caused (a reload) is logged once', async (t) => {
+  const { lines, logger } = capture();
+  const svc = fakeService('pg', ['127.0.0.1:6001']);
+  watchTransitions(logger, svc);
+  t.equal(svc.pool.mode, 'primary');
+  svc.pool.setMembers([]);
+  svc.pool.setMembers([]);
+  await Promise.resolve();
+  t.same(
+    lines.map((l) => [l['msg'], l['from'], l['to']]),
+    [['routing mode', 'primary', 'none']],
+  );
 });
 
 t.test('the level filters lines; access lines are info', async (t) => {
@@ -88,8 +133,14 @@ t.test('the level filters lines; access lines are info', async (t) => {
   svc.listener.emit('session-end', sessionRecord('pg'));
   svc.members[0]!.setFlag('adminDrain', true, { source: 'admin', detail: 'admin drain' });
   svc.members[0]!.setFlag('failedCheck', true, { source: 'check', detail: 'timeout' });
-  t.equal(lines.length, 1);
-  t.match(lines[0], { level: 'warn', to: 'down' });
+  t.same(
+    lines.map((l) => [l['level'], l['msg'], l['to']]),
+    [
+      ['warn', 'routing mode', 'none'],
+      ['warn', 'member state', 'down'],
+    ],
+    'the only member drained leaves no route (a warning); the draining line (info) is filtered',
+  );
 });
 
 t.test('stdout output is asynchronous and flushed when the process exits', async (t) => {
