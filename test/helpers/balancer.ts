@@ -1,13 +1,11 @@
 /**
  * A whole balancer from YAML text, started in this process (createBalancer),
- * and a client that does one request/response exchange per connection, for
- * the end-to-end failover tests.
+ * and a client that does one request/response exchange per connection (once,
+ * or at a steady rate), for the end-to-end tests.
  */
-import { once } from 'node:events';
 import { connect } from 'node:net';
 import type { Test } from 'tap';
 import { createBalancer, parseConfig, type Switchyard } from '../../src/index.js';
-import type { Member, StateChange } from '../../src/pool/member.js';
 import { createLogger } from '../../src/observe/logger.js';
 
 export async function startBalancer(t: Test, yaml: string): Promise<Switchyard> {
@@ -24,6 +22,8 @@ export interface ExchangeResult {
   ms: number;
   error?: string;
   reply?: string;
+  /** The client's own address and port, as the proxy's access line names it (once connected). */
+  client?: string;
 }
 
 /** Connects, writes `data`, and waits until `expect` bytes came back (or the end, or `timeoutMs`). */
@@ -32,16 +32,20 @@ export function exchange(port: number, data: string, timeoutMs = 3000, host = '1
   return new Promise((resolve) => {
     const socket = connect({ port, host, noDelay: true });
     let got = '';
+    let client: string | undefined;
     let settled = false;
     const done = (ok: boolean, error?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ok, ms: performance.now() - start, error, reply: got });
+      resolve({ ok, ms: performance.now() - start, error, reply: got, client });
     };
     const timer = setTimeout(() => done(false, 'timeout'), timeoutMs);
-    socket.on('connect', () => socket.write(data));
+    socket.on('connect', () => {
+      client = `${socket.localAddress}:${socket.localPort}`;
+      socket.write(data);
+    });
     socket.on('data', (d) => {
       got += d.toString();
       if (got.length >= data.length) done(got === data, got === data ? undefined : `unexpected reply ${JSON.stringify(got)}`);
@@ -74,27 +78,6 @@ export function steadyLoad(port: number, everyMs: number) {
   };
 }
 
-/** Resolves with the first state change of `member` to `to`, or rejects after `timeoutMs`. */
-export function waitForState(member: Member, to: string, timeoutMs = 5000): Promise<StateChange & { at: number }> {
-  return new Promise((resolve, reject) => {
-    if (member.state === to) {
-      resolve({ member, from: member.state, to: member.state, cause: { source: 'check', detail: 'already' }, at: performance.now() });
-      return;
-    }
-    const timer = setTimeout(() => {
-      member.off('state', on);
-      reject(new Error(`${member.id} did not become ${to} within ${timeoutMs}ms (is ${member.state})`));
-    }, timeoutMs);
-    const on = (ev: StateChange) => {
-      if (ev.to !== to) return;
-      clearTimeout(timer);
-      member.off('state', on);
-      resolve({ ...ev, at: performance.now() });
-    };
-    member.on('state', on);
-  });
-}
-
 export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -102,5 +85,3 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000, what = 'con
     await new Promise((r) => setTimeout(r, 10));
   }
 }
-
-export { once };

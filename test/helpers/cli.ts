@@ -17,8 +17,11 @@ export type Line = Record<string, unknown>;
 export interface RunningCli {
   child: ChildProcess;
   lines: Line[];
+  /** When each line arrived (performance.now()). */
+  arrivedAt: WeakMap<Line, number>;
   stderr(): string;
-  waitFor(pred: (l: Line) => boolean, ms?: number): Promise<Line>;
+  /** The first line from index `from` on (already here or still to come) that `pred` accepts. */
+  waitFor(pred: (l: Line) => boolean, ms?: number, from?: number): Promise<Line>;
 }
 
 /** Starts the CLI with `args`; killed (SIGKILL, by PID) at teardown if still running. */
@@ -29,6 +32,7 @@ export function runCli(t: Test, args: string[]): RunningCli {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const lines: Line[] = [];
+  const arrivedAt = new WeakMap<Line, number>();
   const waiters = new Set<() => void>();
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
@@ -37,20 +41,23 @@ export function runCli(t: Test, args: string[]): RunningCli {
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      let parsed: Line;
       try {
-        lines.push(JSON.parse(line) as Line);
+        parsed = JSON.parse(line) as Line;
       } catch {
-        lines.push({ text: line });
+        parsed = { text: line };
       }
+      arrivedAt.set(parsed, performance.now());
+      lines.push(parsed);
       for (const w of waiters) w();
     }
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const waitFor = (pred: (l: Line) => boolean, ms = 15_000) =>
+  const waitFor = (pred: (l: Line) => boolean, ms = 15_000, from = 0) =>
     new Promise<Line>((resolve, reject) => {
       const check = () => {
-        const hit = lines.find(pred);
+        const hit = lines.find((l, i) => i >= from && pred(l));
         if (!hit) return false;
         waiters.delete(check);
         clearTimeout(timer);
@@ -63,7 +70,7 @@ export function runCli(t: Test, args: string[]): RunningCli {
       }, ms);
       if (!check()) waiters.add(check);
     });
-  return { child, lines, stderr: () => stderr, waitFor };
+  return { child, lines, arrivedAt, stderr: () => stderr, waitFor };
 }
 
 /** A temporary folder for config files, removed at teardown. */
