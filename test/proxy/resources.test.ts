@@ -2,15 +2,17 @@
 // (clients that reset at once or mid-request, clients that never send, garbage
 // PROXY headers, a member that refuses, a member that hangs), every connection is
 // gone from /status, every upstream socket is closed at the member, and the
-// proxy's processes hold exactly the file descriptors they held before.
+// proxy's processes hold exactly the file descriptors they held before. The same
+// for UDP sessions (each with an upstream socket of its own) once they idle out.
 // In both process models; run as a child process, so /proc/PID/fd counts only it.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { exchange } from '../helpers/balancer.js';
 import { echoServer, refusingPort, silentServer } from '../helpers/backends.js';
 import { http, until } from '../helpers/cli.js';
 import { MODES, startInMode, type ModeBalancer } from '../helpers/modes.js';
+import { startUdpBackend, udpClient } from '../helpers/udp-backends.js';
 
 t.setTimeout(90_000);
 
@@ -19,6 +21,21 @@ async function descriptors(lb: ModeBalancer): Promise<Record<number, number>> {
   const status = JSON.parse((await http('GET', `${lb.admin}/status`)).body) as { workers?: Array<{ pid: number }> };
   const pids = [lb.cli.child.pid!, ...(status.workers ?? []).map((w) => w.pid)];
   return Object.fromEntries(pids.map((pid) => [pid, readdirSync(`/proc/${pid}/fd`).length]));
+}
+
+/** Waits until /status shows no connection or session open, then for each process to hold `before` descriptors. */
+async function settled(t: Test, lb: ModeBalancer, before: Record<number, number>): Promise<void> {
+  await until('nothing open in /status', 10_000, async () => {
+    const s = JSON.parse((await http('GET', `${lb.admin}/status`)).body) as { services: Array<{ active: number }> };
+    return s.services.every((x) => x.active === 0);
+  });
+  let after: Record<number, number> = {};
+  // A socket closes in the loop turn after its last event; allow the turns, not a leak.
+  await until('descriptors back to where they were', 5_000, async () => {
+    after = await descriptors(lb);
+    return JSON.stringify(after) === JSON.stringify(before);
+  }).catch(() => {});
+  t.same(after, before, 'each process holds the descriptors it held before (pid: count)');
 }
 
 /** Runs `n` of `one` with at most `concurrency` at a time. */
@@ -103,20 +120,64 @@ services:
     ]);
     t.equal(good, 400, 'every good exchange succeeded among the bad');
 
-    await until('no connection open in /status', 5_000, async () => {
-      const s = JSON.parse((await http('GET', `${lb.admin}/status`)).body) as { services: Array<{ active: number }> };
-      return s.services.every((x) => x.active === 0);
-    });
     await echo.waitForIdle();
     // The hung member never closes its side: that the proxy left each of its connections is what counts.
     await hung.waitForPeersGone();
     t.pass('every upstream socket was closed at the member');
-    let after: Record<number, number> = {};
-    // A socket closes in the loop turn after its last event; allow the turns, not a leak.
-    await until('descriptors back to where they were', 5_000, async () => {
-      after = await descriptors(lb);
-      return JSON.stringify(after) === JSON.stringify(before);
-    }).catch(() => {});
-    t.same(after, before, 'each process holds the descriptors it held before (pid: count)');
+    await settled(t, lb, before);
+  });
+}
+
+for (const mode of MODES) {
+  t.test(`UDP sessions, answered or not, leave no socket behind once they idle out (${mode})`, async (t) => {
+    const echo = await startUdpBackend({ mode: 'echo' });
+    const silent = await startUdpBackend({ mode: 'silent' });
+    t.teardown(() => Promise.all([echo.close(), silent.close()]));
+    const lb = await startInMode(
+      t,
+      mode,
+      `
+services:
+  - name: answered
+    protocol: udp
+    listen: 127.0.0.1:0
+    idleTimeout: 3s
+    healthCheck: { type: none }
+    members: [127.0.0.1:${echo.port}]
+  - name: unanswered
+    protocol: udp
+    listen: 127.0.0.1:0
+    idleTimeout: 3s
+    healthCheck: { type: none }
+    members: [127.0.0.1:${silent.port}]
+`,
+    );
+    const [answered, unanswered] = await Promise.all(['answered', 'unanswered'].map((s) => lb.port(s)));
+    const before = await descriptors(lb);
+
+    // Each client socket is a session of its own, with its own upstream socket in the proxy.
+    let replies = 0;
+    // A later client may be given an earlier one's port, and so its session: count the distinct ones.
+    const sessions = new Set<string>();
+    await many(200, 16, async (i) => {
+      const c = await udpClient({ host: '127.0.0.1', port: answered! });
+      sessions.add(`answered ${c.port}`);
+      c.send(`q${i}`);
+      if ((await c.next(2000).catch(() => undefined))?.toString() === `q${i}`) replies++;
+      await c.close();
+    });
+    await many(100, 16, async (i) => {
+      const c = await udpClient({ host: '127.0.0.1', port: unanswered! });
+      sessions.add(`unanswered ${c.port}`);
+      // Closed only once sent: dgram sends after a lookup, even of an IP.
+      await new Promise((r) => c.socket.send(`lost ${i}`, unanswered!, '127.0.0.1', r));
+      await c.close();
+    });
+    t.equal(replies, 200, 'every query answered');
+    await until('the silent member to have every datagram', 5_000, () => silent.received === 100);
+    const sum = (d: Record<number, number>) => Object.values(d).reduce((a, b) => a + b, 0);
+    const open = sum(await descriptors(lb)) - sum(before);
+    t.ok(open >= sessions.size, `while the sessions last, each holds a socket (${sessions.size} sessions, ${open} more descriptors)`);
+    await settled(t, lb, before);
   });
 }
