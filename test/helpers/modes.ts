@@ -1,7 +1,7 @@
 /**
- * The failover tests run in both process models: `workers: 1` (one process
- * checks and serves) and `workers: 2` (the primary checks, two workers serve
- * with the member states it sends them). Each test starts the CLI as users
+ * For tests that must hold in both process models (failover, resources):
+ * `workers: 1` (one process checks and serves) and `workers: 2` (the primary
+ * checks, two workers serve with the member states it sends them). Each test starts the CLI as users
  * do, and sees the balancer only through what both modes offer alike: the
  * log lines (member state, routing mode, one access line per connection) and
  * the admin API.
