@@ -35,6 +35,20 @@ export interface TcpListenerOptions {
 
 const DEFAULT_PROXY_HEADER_TIMEOUT = 3000;
 
+/** listen()'s backlog with no connection limit: the kernel caps it at net.core.somaxconn anyway. */
+const UNLIMITED_BACKLOG = 65_535;
+
+/**
+ * The listen queue is as long as the listener's maxConnections (as HAProxy's backlog defaults to the
+ * frontend's maxconn), not Node's 511: a burst of up to the limit waits in the kernel instead of having
+ * its SYNs dropped and retried a second later. Set at bind: a reload that changes the limit keeps it.
+ * Under workers it is the worker's share of the limit, per socket with reusePort; workers sharing one
+ * socket (Node.js < 22.12) give it one worker's share.
+ */
+function backlogOf(config: ServiceConfig): number {
+  return config.maxConnections > 0 ? config.maxConnections : UNLIMITED_BACKLOG;
+}
+
 export class TcpListener extends EventEmitter<ListenerEvents> implements Listener {
   readonly pool: Pool;
   #config: ServiceConfig;
@@ -95,7 +109,7 @@ export class TcpListener extends EventEmitter<ListenerEvents> implements Listene
       };
       this.#server.once('error', onError);
       this.#server.once('listening', onListening);
-      this.#server.listen(tcpListenOptions(host, port, this.#reusePort));
+      this.#server.listen({ ...tcpListenOptions(host, port, this.#reusePort), backlog: backlogOf(this.#config) });
     });
   }
 

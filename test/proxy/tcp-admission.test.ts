@@ -4,6 +4,8 @@
  * (valid, split, LOCAL, malformed, oversized, slow).
  */
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { ServiceConfig } from '../../src/config/types.js';
 import { buildProxyV1, buildProxyV2, parseProxyHeader } from '../../src/proxy/proxy-protocol.js';
 import { echoServer, silentServer, sinkServer } from '../helpers/backends.js';
@@ -84,6 +86,22 @@ t.test('maxConnections: connections past it are closed at once and counted', asy
   await backend.waitForAccepted(3);
   t.pass('room again once one closed');
   t.equal(proxy.listener.activeCount, 2);
+});
+
+t.test("the listen queue is maxConnections long, as HAProxy's backlog is maxconn; the kernel caps it", async (t) => {
+  const backend = await sinkServer();
+  t.teardown(() => backend.close());
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  // A listening socket's Send-Q in ss is its backlog.
+  const backlog = (port: number) => Number(execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/)[2]);
+  for (const [maxConnections, expected] of [
+    [100, 100],
+    [2000, Math.min(2000, somaxconn)],
+    [0, somaxconn],
+  ] as const) {
+    const proxy = await startProxy(t, [backend.endpoint], { maxConnections });
+    t.equal(backlog(proxy.endpoint.port), expected, `maxConnections ${maxConnections}: backlog ${expected}`);
+  }
 });
 
 t.test('PROXY header from the client side', async (t) => {
