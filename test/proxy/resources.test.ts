@@ -16,23 +16,39 @@ import { startUdpBackend, udpClient } from '../helpers/udp-backends.js';
 
 t.setTimeout(90_000);
 
-/** Open file descriptors of the balancer's processes (the primary and its workers, if any). */
-async function descriptors(lb: ModeBalancer): Promise<Record<number, number>> {
+/** The balancer's processes: the CLI and, under workers, its workers. */
+async function pidsOf(lb: ModeBalancer): Promise<number[]> {
   const status = JSON.parse((await http('GET', `${lb.admin}/status`)).body) as { workers?: Array<{ pid: number }> };
-  const pids = [lb.cli.child.pid!, ...(status.workers ?? []).map((w) => w.pid)];
+  return [lb.cli.child.pid!, ...(status.workers ?? []).map((w) => w.pid)];
+}
+
+/** Open file descriptors per process (pid: count). */
+function descriptors(pids: number[]): Record<number, number> {
   return Object.fromEntries(pids.map((pid) => [pid, readdirSync(`/proc/${pid}/fd`).length]));
 }
 
+/** The descriptors once two reads 100 ms apart agree (an admin API connection just answered may still be closing). */
+async function steadyDescriptors(pids: number[]): Promise<Record<number, number>> {
+  let last = descriptors(pids);
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = descriptors(pids);
+    if (JSON.stringify(now) === JSON.stringify(last)) return now;
+    last = now;
+  }
+  throw new Error('the descriptor counts did not settle');
+}
+
 /** Waits until /status shows no connection or session open, then for each process to hold `before` descriptors. */
-async function settled(t: Test, lb: ModeBalancer, before: Record<number, number>): Promise<void> {
+async function settled(t: Test, lb: ModeBalancer, pids: number[], before: Record<number, number>): Promise<void> {
   await until('nothing open in /status', 10_000, async () => {
     const s = JSON.parse((await http('GET', `${lb.admin}/status`)).body) as { services: Array<{ active: number }> };
     return s.services.every((x) => x.active === 0);
   });
   let after: Record<number, number> = {};
   // A socket closes in the loop turn after its last event; allow the turns, not a leak.
-  await until('descriptors back to where they were', 5_000, async () => {
-    after = await descriptors(lb);
+  await until('descriptors back to where they were', 5_000, () => {
+    after = descriptors(pids);
     return JSON.stringify(after) === JSON.stringify(before);
   }).catch(() => {});
   t.same(after, before, 'each process holds the descriptors it held before (pid: count)');
@@ -96,7 +112,8 @@ services:
     const [mixed, idle, refused, hungPort, proxied] = await Promise.all(['mixed', 'idle', 'refused', 'hung', 'proxied'].map((s) => lb.port(s)));
     t.ok((await exchange(mixed, 'warm\n')).ok, 'serving');
     await echo.waitForIdle();
-    const before = await descriptors(lb);
+    const pids = await pidsOf(lb);
+    const before = await steadyDescriptors(pids);
 
     let good = 0;
     await Promise.all([
@@ -124,7 +141,7 @@ services:
     // The hung member never closes its side: that the proxy left each of its connections is what counts.
     await hung.waitForPeersGone();
     t.pass('every upstream socket was closed at the member');
-    await settled(t, lb, before);
+    await settled(t, lb, pids, before);
   });
 }
 
@@ -153,7 +170,8 @@ services:
 `,
     );
     const [answered, unanswered] = await Promise.all(['answered', 'unanswered'].map((s) => lb.port(s)));
-    const before = await descriptors(lb);
+    const pids = await pidsOf(lb);
+    const before = await steadyDescriptors(pids);
 
     // Each client socket is a session of its own, with its own upstream socket in the proxy.
     let replies = 0;
@@ -176,9 +194,9 @@ services:
     t.equal(replies, 200, 'every query answered');
     await until('the silent member to have every datagram', 5_000, () => silent.received === 100);
     const sum = (d: Record<number, number>) => Object.values(d).reduce((a, b) => a + b, 0);
-    const open = sum(await descriptors(lb)) - sum(before);
+    const open = sum(descriptors(pids)) - sum(before);
     // Not exactly one per session: on a loaded machine the first may already have idled out.
     t.ok(open > sessions.size / 2, `while the sessions last, they hold sockets (${sessions.size} sessions, ${open} more descriptors)`);
-    await settled(t, lb, before);
+    await settled(t, lb, pids, before);
   });
 }
