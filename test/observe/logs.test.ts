@@ -152,7 +152,7 @@ t.test('stdout output is asynchronous and flushed when the process exits', async
     for (let i = 0; i < 2000; i++) log.info({ i }, 'line');
     process.exit(0);
   `;
-  const loader = process.execArgv.filter((a) => a.includes('typescript'));
+  const loader = process.execArgv.filter((a) => a.includes('tsx'));
   const child = spawn(process.execPath, [...loader, '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
