@@ -1,11 +1,10 @@
 /** The bench's parts that must stay right on their own: the histogram, the DNS bytes, the generated configs. */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { Histogram } from '../../bench/lib/histogram.js';
 import { connectionsPerProcess, socketsPerProcess } from '../../bench/lib/procstat.js';
 import { dnsAnswer, dnsAnswerIndex, dnsId, dnsQuery, memberTag, response, RESPONSE_LENGTH, responseTag, setQueryId, tagIndex } from '../../bench/backends/protocol.js';
@@ -157,17 +156,34 @@ t.test('CPU table: the proxy CPU per operation where the load counts operations,
 });
 
 t.test('connections per process: sockets counted from /proc, two per proxied connection, busiest first', async (t) => {
-  const before = socketsPerProcess(process.pid);
-  t.ok(before.has(process.pid), 'this process is in its own tree');
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  await Promise.all([once(client, 'connect'), once(server, 'connection')]);
-  const during = socketsPerProcess(process.pid);
-  t.equal(during.get(process.pid)! - before.get(process.pid)!, 3, 'the listening socket and both ends of the connection');
-  client.destroy();
-  await new Promise((r) => server.close(r));
+  // Counted in a plain Node child: the test runner's loader opens and closes sockets of its own here.
+  const child = spawn(
+    process.execPath,
+    ['-e', `const net = require('node:net');
+process.stdout.write('ready\\n');
+process.stdin.once('data', () => {
+  const server = net.createServer().listen(0, '127.0.0.1', () => {
+    let ends = 0;
+    const up = () => ++ends === 2 && process.stdout.write('connected\\n');
+    server.once('connection', up);
+    net.connect(server.address().port, '127.0.0.1').on('connect', up);
+  });
+});`],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d));
+  const said = async (word: string) => {
+    while (!output.includes(word)) await once(child.stdout!, 'data');
+  };
+  await said('ready');
+  const before = socketsPerProcess(child.pid!);
+  t.ok(before.has(child.pid!), 'the process is in its own tree');
+  child.stdin!.write('go\n');
+  await said('connected');
+  const during = socketsPerProcess(child.pid!);
+  t.equal(during.get(child.pid!)! - before.get(child.pid!)!, 3, 'the listening socket and both ends of the connection');
 
   const idle = new Map([[1, 2], [2, 2], [3, 4]]);
   const busy = new Map([[1, 2], [2, 116], [3, 18], [4, 10]]);
