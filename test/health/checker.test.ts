@@ -6,7 +6,7 @@ import { HealthChecker, jittered, type CheckEvent } from '../../src/health/check
 import type { Probe } from '../../src/health/probes/types.js';
 import { Member, type StateChange } from '../../src/pool/member.js';
 import { checkConfig } from '../helpers/probe-check.js';
-import { freeTcpPort } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
 
 t.setTimeout(60_000);
 
@@ -316,7 +316,7 @@ t.test('a probe that throws or rejects fails the check instead of stopping it', 
 
 t.test('check.port: the probe goes to that port, not the member\'s', async (t) => {
   const b = await backend(t);
-  const closedPort = await freeTcpPort();
+  const { port: closedPort } = await refusingPort(t);
   const m = member(closedPort);
   const { checker } = run(t, checkConfig('tcp', { port: b.port, interval: 5000 }), [m]);
   const ev = await resultWhere(checker, () => true);
@@ -335,7 +335,7 @@ t.test('agent replies set weight, drain and maintenance on the member', async (t
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const agentPort = (server.address() as { port: number }).port;
   // The member's own port does not matter: the agent has a port of its own.
-  const m = member(await freeTcpPort());
+  const m = member((await refusingPort(t)).port);
   const { checker } = run(t, checkConfig('agent', { port: agentPort, interval: 30, fastInterval: 30, downInterval: 30, rise: 1, fall: 1, jitter: 0 }), [m]);
   const causes: string[] = [];
   m.on('state', (ev) => causes.push(`${ev.to} ${ev.cause.source}: ${ev.cause.detail}`));

@@ -7,7 +7,7 @@ import { OutlierDetector } from '../../src/health/outlier.js';
 import { Member, type StateChange } from '../../src/pool/member.js';
 import type { ConnectResult, Listener, ListenerEvents } from '../../src/proxy/types.js';
 import { checkConfig } from '../helpers/probe-check.js';
-import { freeTcpPort } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
 
 t.setTimeout(60_000);
 
@@ -167,7 +167,7 @@ t.test('a passing active check readmits an ejected member at once; a failing one
   await once(server, 'listening');
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
   const port = (server.address() as { port: number }).port;
-  const refused = await freeTcpPort();
+  const { port: refused } = await refusingPort(t);
 
   const good = new Member({ address: { host: '127.0.0.1', port }, id: 'good', weight: 1, backup: false, maxConnections: 0 }, { checked: false, slowStart: 0 });
   const bad = new Member({ address: { host: '127.0.0.1', port: refused }, id: 'bad', weight: 1, backup: false, maxConnections: 0 }, { checked: false, slowStart: 0 });

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import t, { type Test } from 'tap';
 import { parseAgentReply, probe } from '../../src/health/probes/agent.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
 
 t.setTimeout(30_000);
 
@@ -108,7 +108,7 @@ t.test('a line without end longer than 1 KiB is refused', async (t) => {
 });
 
 t.test('no agent listening: the check fails', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, checkConfig('agent'));
   t.equal(r.ok, false);
   t.equal(r.detail, 'connection refused');

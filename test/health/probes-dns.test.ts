@@ -3,7 +3,8 @@ import t, { type Test } from 'tap';
 import type { HealthCheckConfig } from '../../src/config/types.js';
 import { probe } from '../../src/health/probes/dns.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpUdpPort, startDnsmasq, type RunningServer } from '../helpers/servers.js';
+import { startDnsmasq, type RunningServer } from '../helpers/servers.js';
+import { unreachableUdpPort } from '../helpers/udp-backends.js';
 
 t.setTimeout(60_000);
 
@@ -37,7 +38,7 @@ for (const c of cases) {
 
 t.test('a closed port fails at once as port unreachable (IPv4 and IPv6)', async (t) => {
   for (const host of ['127.0.0.1', '::1']) {
-    const port = await freeTcpUdpPort(host);
+    const { port } = await unreachableUdpPort(t, host);
     const r = await runProbe(probe, { host, port }, dns('example.test'), 3000);
     t.equal(r.ok, false);
     t.equal(r.detail, 'port unreachable waiting for DNS reply', host);

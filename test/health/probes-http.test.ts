@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import type { HealthCheckConfig } from '../../src/config/types.js';
 import { probe, USER_AGENT } from '../../src/health/probes/http.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
 
 t.setTimeout(30_000);
 
@@ -176,7 +176,7 @@ t.test('the member closes without a reply', async (t) => {
 });
 
 t.test('a refused port', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, http());
   t.equal(r.ok, false);
   t.equal(r.detail, 'connection refused');

@@ -4,7 +4,8 @@ import t from 'tap';
 import type { HealthCheckConfig } from '../../src/config/types.js';
 import { probe } from '../../src/health/probes/mysql.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort, startMariadb } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
+import { startMariadb } from '../helpers/servers.js';
 
 t.setTimeout(90_000);
 
@@ -100,7 +101,7 @@ t.test('an ERR packet instead of a greeting (too many connections) fails', async
 });
 
 t.test('a refused port fails at once', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, my({}));
   t.same({ ok: r.ok, detail: r.detail }, { ok: false, detail: 'connection refused' });
 });

@@ -4,7 +4,8 @@ import { probe } from '../../src/health/probes/postgres.js';
 import { startScram } from '../../src/health/probes/scram-sha-256.js';
 import type { HealthCheckConfig } from '../../src/config/types.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort, startPostgres, startPostgresStandby, type RunningServer } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
+import { startPostgres, startPostgresStandby, type RunningServer } from '../helpers/servers.js';
 
 t.setTimeout(90_000);
 
@@ -91,7 +92,7 @@ t.test('checks end their sessions: no backend is left behind', async (t) => {
 });
 
 t.test('a refused port fails at once', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, pg({}));
   t.same({ ok: r.ok, detail: r.detail }, { ok: false, detail: 'connection refused' });
 });

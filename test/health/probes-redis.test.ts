@@ -2,7 +2,8 @@ import { createServer, type Socket } from 'node:net';
 import t from 'tap';
 import { probe } from '../../src/health/probes/redis.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort, startRedis } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
+import { startRedis } from '../helpers/servers.js';
 
 t.setTimeout(60_000);
 
@@ -37,7 +38,7 @@ for (const c of cases) {
 }
 
 t.test('a refused port fails at once', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, checkConfig('redis'));
   t.equal(r.ok, false);
   t.equal(r.detail, 'connection refused');

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import type { SendExpectStep } from '../../src/config/types.js';
 import { probe } from '../../src/health/probes/send-expect.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
 
 t.setTimeout(30_000);
 
@@ -157,7 +157,7 @@ t.test('send only: passes once written', async (t) => {
 });
 
 t.test('a refused port', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, steps({ send: Buffer.from('PING\r\n'), expect: str('+PONG') }));
   t.equal(r.ok, false);
   t.equal(r.detail, 'connection refused');

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import t from 'tap';
 import { probe } from '../../src/health/probes/tcp.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpPort } from '../helpers/servers.js';
+import { refusingPort } from '../helpers/backends.js';
 
 t.setTimeout(20_000);
 
@@ -36,7 +36,7 @@ t.test('IPv6 loopback', async (t) => {
 });
 
 t.test('a refused port fails with "connection refused"', async (t) => {
-  const port = await freeTcpPort();
+  const { port } = await refusingPort(t);
   const r = await runProbe(probe, { host: '127.0.0.1', port }, checkConfig('tcp'));
   t.equal(r.ok, false);
   t.equal(r.detail, 'connection refused');

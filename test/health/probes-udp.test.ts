@@ -3,7 +3,7 @@ import t from 'tap';
 import type { Expectation, HealthCheckConfig, SendExpectStep } from '../../src/config/types.js';
 import { probe } from '../../src/health/probes/udp-send-expect.js';
 import { checkConfig, runProbe } from '../helpers/probe-check.js';
-import { freeTcpUdpPort } from '../helpers/servers.js';
+import { unreachableUdpPort } from '../helpers/udp-backends.js';
 
 t.setTimeout(30_000);
 
@@ -66,7 +66,7 @@ t.test('no reply: the probe settles when the signal aborts', async (t) => {
 
 t.test('a closed port fails at once as port unreachable (IPv4 and IPv6)', async (t) => {
   for (const host of ['127.0.0.1', '::1']) {
-    const port = await freeTcpUdpPort(host);
+    const { port } = await unreachableUdpPort(t, host);
     const r = await runProbe(probe, { host, port }, udp(step('PING', str('PONG'))), 3000);
     t.same({ ok: r.ok, detail: r.detail }, { ok: false, detail: 'port unreachable waiting for a reply' }, host);
     t.ok(r.elapsed < 1000, `${host}: settled in ${r.elapsed}ms`);

@@ -15,6 +15,21 @@ import type { ListenerEvents } from '../../src/proxy/types.js';
 import { UdpListener } from '../../src/proxy/udp.js';
 import { memberConfig, serviceConfig } from './service-config.js';
 
+/**
+ * A loopback port nothing listens on: datagrams to it draw ICMP port unreachable. The port is held
+ * until the test ends, so that no socket bound meanwhile (the listener under test, say) is given
+ * it, by a socket connected to itself: the kernel hands such a socket only datagrams from its own
+ * address, and answers all others as it would for a closed port.
+ */
+export async function unreachableUdpPort(t: Test, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
+  const holder = createSocket(socketType(host));
+  const port = await bound(holder, host);
+  holder.connect(port, host);
+  await once(holder, 'connect');
+  t.teardown(() => holder.close());
+  return { host, port };
+}
+
 /** echo: the datagram back as is; tag: `NAME|` then the datagram; silent: never answers. */
 export type BackendMode = 'echo' | 'tag' | 'silent';
 

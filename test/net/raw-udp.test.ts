@@ -7,6 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import t, { type Test } from 'tap';
 import { RawUdp, type DatagramEvents, type Sender } from '../../src/net/raw-udp.js';
+import { unreachableUdpPort } from '../helpers/udp-backends.js';
 
 t.setTimeout(30_000);
 
@@ -57,16 +58,6 @@ async function echo(t: Test, type: 'udp4' | 'udp6' = 'udp4'): Promise<{ port: nu
   return { port: server.address().port, server };
 }
 
-/** A loopback port nothing listens on (it was bound a moment ago). */
-async function closedPort(): Promise<number> {
-  const gone = createSocket('udp4');
-  gone.bind(0, '127.0.0.1');
-  await once(gone, 'listening');
-  const port = gone.address().port;
-  await new Promise<void>((r) => gone.close(() => r()));
-  return port;
-}
-
 t.test('a socket connected to an IP sends at once and hears its peer', async (t) => {
   const { port } = await echo(t);
   const { log, events } = recorder();
@@ -101,7 +92,7 @@ t.test('IPv6', async (t) => {
 });
 
 t.test('a peer with nothing listening: ICMP port unreachable is an error, reported after the call', async (t) => {
-  const port = await closedPort();
+  const { port } = await unreachableUdpPort(t);
   const { log, events } = recorder();
   const s = RawUdp.connect('127.0.0.1', port, events, log);
   t.teardown(() => s.close());
@@ -167,7 +158,7 @@ t.test('a dgram socket taken over: its datagrams reach the events, sendTo answer
 });
 
 t.test('a closed socket reports nothing more, not even an error already on its way', async (t) => {
-  const port = await closedPort();
+  const { port } = await unreachableUdpPort(t);
   const { log, events } = recorder();
   const s = RawUdp.connect('127.0.0.1', port, events, log);
   s.send(Buffer.from('x'));

@@ -9,11 +9,11 @@ import {
   nextEvent,
   paced,
   startChildUdpBackend,
-  startUdpBackend,
   startUdpListener,
   udpMember,
   udpPool,
   udpServiceConfig,
+  unreachableUdpPort,
   waitUntil,
 } from '../helpers/udp-backends.js';
 
@@ -22,17 +22,10 @@ t.setTimeout(60_000);
 // `first` makes the first member take every new session, so each test knows which member a session starts on.
 const FIRST = { balance: 'first' } as const;
 
-/** A loopback port nobody listens on: every datagram to it comes back as ICMP port unreachable. */
-async function deadPort(): Promise<{ host: string; port: number }> {
-  const b = await startUdpBackend();
-  await b.close();
-  return { host: b.host, port: b.port };
-}
-
 const cause = { source: 'check' as const, detail: 'test' };
 
 t.test('ICMP unreachable: the session moves at once and its datagram is resent', async (t) => {
-  const dead = udpMember(await deadPort());
+  const dead = udpMember(await unreachableUdpPort(t));
   const alive = udpMember(await backendFor(t, { name: 'B', mode: 'tag' }));
   const listener = await startUdpListener(t, udpServiceConfig(), udpPool([dead, alive], FIRST));
   const results: ConnectResult[] = [];
@@ -138,8 +131,8 @@ t.test('resending keeps to a byte budget: big unanswered datagrams are not all h
 });
 
 t.test('every member unreachable: the session ends as connect-failed', async (t) => {
-  const a = udpMember(await deadPort());
-  const b = udpMember(await deadPort());
+  const a = udpMember(await unreachableUdpPort(t));
+  const b = udpMember(await unreachableUdpPort(t));
   const listener = await startUdpListener(t, udpServiceConfig(), udpPool([a, b], FIRST));
   const c = await clientFor(t, listener);
   const ended = nextEvent(listener, 'session-end');
