@@ -6,11 +6,11 @@
 // for UDP sessions (each with an upstream socket of its own) once they idle out.
 // In both process models; run as a child process, so /proc/PID/fd counts only it.
 import t, { type Test } from 'tap';
-import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { exchange } from '../helpers/balancer.js';
 import { echoServer, refusingPort, silentServer } from '../helpers/backends.js';
 import { http, until } from '../helpers/cli.js';
+import { descriptors, steadyDescriptors } from '../helpers/descriptors.js';
 import { MODES, startInMode, type ModeBalancer } from '../helpers/modes.js';
 import { startUdpBackend, udpClient } from '../helpers/udp-backends.js';
 
@@ -20,23 +20,6 @@ t.setTimeout(90_000);
 async function pidsOf(lb: ModeBalancer): Promise<number[]> {
   const status = JSON.parse((await http('GET', `${lb.admin}/status`)).body) as { workers?: Array<{ pid: number }> };
   return [lb.cli.child.pid!, ...(status.workers ?? []).map((w) => w.pid)];
-}
-
-/** Open file descriptors per process (pid: count). */
-function descriptors(pids: number[]): Record<number, number> {
-  return Object.fromEntries(pids.map((pid) => [pid, readdirSync(`/proc/${pid}/fd`).length]));
-}
-
-/** The descriptors once two reads 100 ms apart agree (an admin API connection just answered may still be closing). */
-async function steadyDescriptors(pids: number[]): Promise<Record<number, number>> {
-  let last = descriptors(pids);
-  for (let i = 0; i < 30; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    const now = descriptors(pids);
-    if (JSON.stringify(now) === JSON.stringify(last)) return now;
-    last = now;
-  }
-  throw new Error('the descriptor counts did not settle');
 }
 
 /** Waits until /status shows no connection or session open, then for each process to hold `before` descriptors. */
