@@ -98,13 +98,16 @@ function bindUdpOnce(host: string, port: number): Promise<void> {
   });
 }
 
-/** A TCP port that was free a moment ago (the OS picks it; the server may still lose a race for it). */
-export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A TCP port that was free a moment ago, for a server started here (the OS picks it; the server
+ * may still lose a race for it, and is started again). A port that must stay closed is refusingPort's.
+ */
+function freeTcpPort(host = '127.0.0.1'): Promise<number> {
   return listenOnce(host, 0);
 }
 
 /** A port free for both TCP and UDP, as DNS servers bind both. */
-export async function freeTcpUdpPort(host = '127.0.0.1'): Promise<number> {
+async function freeTcpUdpPort(host = '127.0.0.1'): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const port = await listenOnce(host, 0);
     try {
