@@ -83,8 +83,8 @@ class RecentDatagrams {
 
 /** What a session needs from its listener. */
 export interface SessionOwner {
-  /** The listening socket: replies go out through it. */
-  readonly socket: RawUdp;
+  /** The listening socket: replies go out through it (there while the listener listens, as its sessions are). */
+  readonly socket: RawUdp | undefined;
   /** The session ends once replies reach this many per client datagram (0 = unlimited). */
   readonly responsesPerSession: number;
   /** The member answered for the first time since the session attached to it, or since it was reported silent. */
@@ -272,7 +272,7 @@ export class UdpSession implements Attachment {
       this.silent = false;
     }
     if (msg.length > this.#maxToClient) this.#owner.dropped('too-large', msg.length);
-    else this.#owner.socket.sendTo(msg, this.clientPort, this.clientAddress);
+    else this.#owner.socket?.sendTo(msg, this.clientPort, this.clientAddress);
     const n = this.#owner.responsesPerSession;
     if (n > 0 && this.datagramsOut >= n * this.datagramsIn) this.#owner.done(this);
     else this.#recent.keep(Math.max(RESEND_MIN, this.#estimate(false)));

@@ -55,6 +55,13 @@ const LISTEN_BUFFER_BYTES = 4 * 1024 * 1024;
 /** ICMP errors a connected UDP socket reports: the member (or its host) is not there. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN']);
 
+/**
+ * The sessions' view of their listener. What they read on every datagram are plain fields the
+ * listener keeps current: read through a getter, each cost a generic property load that V8 does
+ * not inline (perf: 0.6 µs of a 24 µs query in V8's LoadIC under dnsperf).
+ */
+type Owner = { -readonly [K in keyof SessionOwner]: SessionOwner[K] };
+
 export class UdpListener extends EventEmitter<ListenerEvents> implements Listener {
   #config: ServiceConfig;
   readonly #pool: Pool;
@@ -65,7 +72,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   readonly #sessions = new UdpSessionTable();
   #accepting = true;
   #sweepTimer: NodeJS.Timeout | undefined;
-  readonly #owner: SessionOwner;
+  readonly #owner: Owner;
   /** Bind a socket of this process's own with SO_REUSEPORT (net/reuse-port.ts), not a cluster worker's share of the primary's. */
   readonly #reusePort: boolean;
 
@@ -122,6 +129,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
       throw refused(err as Error);
     }
     this.#socket = socket;
+    this.#owner.socket = this.#raw;
     this.#pool.on('state', this.#onMemberState);
     this.#armSweep();
   }
@@ -134,6 +142,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   /** New settings from a reload: timeouts, limits and the ACL (sessions of clients now denied end). */
   updateConfig(config: ServiceConfig): void {
     this.#config = config;
+    this.#owner.responsesPerSession = config.responsesPerSession;
     this.#acl = new Acl(config.allow, config.deny);
     if (this.#socket !== undefined) this.#armSweep();
     if (this.#acl.open) return;
@@ -337,7 +346,7 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     if (socket === undefined) return Promise.resolve();
     this.#socket = undefined;
     this.#raw?.close();
-    this.#raw = undefined;
+    this.#raw = this.#owner.socket = undefined;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     this.#pool.off('state', this.#onMemberState);
@@ -345,15 +354,10 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   }
 
   /** The session's view of this listener: its socket, its settings, and what it reports. */
-  #makeOwner(): SessionOwner {
-    const listener = this;
+  #makeOwner(): Owner {
     return {
-      get socket() {
-        return listener.#raw!;
-      },
-      get responsesPerSession() {
-        return listener.#config.responsesPerSession;
-      },
+      socket: undefined,
+      responsesPerSession: this.#config.responsesPerSession,
       answered: (s, member) => {
         this.emit('connect-result', { member, ok: true, durationMs: performance.now() - s.awaitingSince });
       },

@@ -156,6 +156,22 @@ t.test('responsesPerSession counts per client datagram, as NGINX proxy_responses
   t.match(records[0], { end: 'responses-done', datagramsIn: 2, datagramsOut: 2 });
 });
 
+t.test('a reload that sets responsesPerSession applies to open sessions', async (t) => {
+  const b = await backendFor(t, { mode: 'echo' });
+  const config = udpServiceConfig();
+  const listener = await startUdpListener(t, config, udpPool([udpMember(b)]));
+  const c = await clientFor(t, listener);
+  c.send('q1');
+  t.equal((await c.next()).toString(), 'q1');
+  t.equal(listener.activeCount, 1, 'unlimited replies: the session stays');
+  listener.updateConfig({ ...config, responsesPerSession: 1 });
+  const ended = nextEvent(listener, 'session-end');
+  c.send('q2');
+  t.equal((await c.next()).toString(), 'q2');
+  t.match(await ended, { end: 'responses-done', datagramsIn: 2, datagramsOut: 2 });
+  t.equal(listener.activeCount, 0);
+});
+
 t.test('a 64 KiB datagram passes intact both ways', async (t) => {
   const b = await backendFor(t, { mode: 'echo' });
   const listener = await startUdpListener(t, udpServiceConfig(), udpPool([udpMember(b)]));
