@@ -67,11 +67,10 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
   readonly #pool: Pool;
   #acl: Acl;
   #socket: Socket | undefined;
-  /** The listening socket's datagrams and sends, past dgram (net/raw-udp.ts). */
-  #raw: RawUdp | undefined;
   readonly #sessions = new UdpSessionTable();
   #accepting = true;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** Holds the listening socket's datagrams and sends, past dgram (net/raw-udp.ts), as `socket`. */
   readonly #owner: Owner;
   /** Bind a socket of this process's own with SO_REUSEPORT (net/reuse-port.ts), not a cluster worker's share of the primary's. */
   readonly #reusePort: boolean;
@@ -123,13 +122,12 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     // Once its handle is taken over, dgram reports nothing we act on: receive errors come to #listeningEvents.
     socket.on('error', () => {});
     try {
-      this.#raw = RawUdp.adopt(socket, UdpListener.#listeningEvents, this);
+      this.#owner.socket = RawUdp.adopt(socket, UdpListener.#listeningEvents, this);
     } catch (err) {
       socket.close();
       throw refused(err as Error);
     }
     this.#socket = socket;
-    this.#owner.socket = this.#raw;
     this.#pool.on('state', this.#onMemberState);
     this.#armSweep();
   }
@@ -345,8 +343,8 @@ export class UdpListener extends EventEmitter<ListenerEvents> implements Listene
     const socket = this.#socket;
     if (socket === undefined) return Promise.resolve();
     this.#socket = undefined;
-    this.#raw?.close();
-    this.#raw = this.#owner.socket = undefined;
+    this.#owner.socket?.close();
+    this.#owner.socket = undefined;
     clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
     this.#pool.off('state', this.#onMemberState);
