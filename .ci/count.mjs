@@ -1,8 +1,9 @@
 // Reads raw TAP on stdin (tap -R tap), echoes it, and ends with the plain
 // `N passed, N failed` line the CI reads, counting every assertion at every
 // depth (a subtest's own result line carries a time, a leaf assertion none).
-// Exits non-zero on any failure. With --add FILE, the counts of an earlier run
-// (kept in FILE; missing or empty: none) are added in, and the sums kept there for the next.
+// Exits non-zero on any failure. With --add FILE, the counts and failure names of an
+// earlier run (kept in FILE; missing or empty: none) are added in, and the sums kept there
+// for the next, so the last lines of a multi-run CI log name every failure of every run.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Parser } from 'tap-parser';
 
@@ -41,17 +42,24 @@ function watch(parser, parent, path) {
 const parser = new Parser();
 watch(parser, undefined, []);
 parser.on('complete', (res) => {
-  if (failures.length) console.log(`\nFailed:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
-  if (!res.ok && failed === 0) failed = 1; // a bailout or a runner error with no failing assertion
+  if (!res.ok && failed === 0) {
+    // a bailout or a runner error with no failing assertion
+    failed = 1;
+    failures.push(res.bailout ? `bailed out: ${res.bailout}` : 'the runner failed without a failing assertion');
+  }
   process.exitCode = failed > 0 ? 1 : 0;
+  const run = process.env.COUNT_RUN ? `${process.env.COUNT_RUN}: ` : '';
+  let all = failures.map((f) => run + f);
   if (addTo) {
     const kept = existsSync(addTo) ? readFileSync(addTo, 'utf8') : '';
-    const before = kept ? JSON.parse(kept) : { passed: 0, failed: 0, skipped: 0 };
+    const before = kept ? JSON.parse(kept) : { passed: 0, failed: 0, skipped: 0, failures: [] };
     passed += before.passed;
     failed += before.failed;
     skipped += before.skipped;
-    writeFileSync(addTo, JSON.stringify({ passed, failed, skipped }));
+    all = [...before.failures, ...all];
+    writeFileSync(addTo, JSON.stringify({ passed, failed, skipped, failures: all }));
   }
+  if (all.length) console.log(`\nFailed:\n${all.map((f) => `  - ${f}`).join('\n')}`);
   console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 });
 process.stdin.on('data', (d) => process.stdout.write(d));
