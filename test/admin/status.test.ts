@@ -13,7 +13,7 @@ t.test('renderStatus: services, routing mode and every member field', async (t) 
     checked: true,
     config: { balance: 'leastconn' },
   });
-  const [a, b, c] = svc.members;
+  const [a, b] = svc.members;
   a!.setFlag('pending', false, { source: 'check', detail: 'ok' });
   a!.lastCheck = { at: Date.parse('2026-01-02T03:04:05.000Z'), ok: true, detail: 'connected', durationMs: 3 };
   a!.active = 2;

@@ -6,7 +6,7 @@
  * Weights do not order members here; a member at weight 0 is skipped.
  */
 import type { Member } from '../member.js';
-import type { BalancePolicy, PickContext, PolicyFactory } from '../types.js';
+import type { PickContext, PolicyFactory } from '../types.js';
 import { canTake } from './eligible.js';
 
 export const first: PolicyFactory = (members) => ({
