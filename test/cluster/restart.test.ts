@@ -1,44 +1,11 @@
-// `workers: 2` over a worker's life: one that dies is restarted and serves by the primary's member
-// states from its first connection; a reload reaches every worker, and one they cannot apply is refused.
+// `workers: 2` over a worker's life: one that dies, or stops answering, is restarted and serves by
+// the primary's member states from its first connection (reloads to workers: reload.test.ts).
 import t from 'tap';
-import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { childBackends, startChildBackend, type ChildBackend } from '../helpers/child-backend.js';
-import { http, startCli, statusMembers, until, type Line, type StartedCli } from '../helpers/cli.js';
+import { http, startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
+import { access, config, getUntil, memberId, workerPids } from '../helpers/workers.js';
 
 t.setTimeout(90_000);
-
-function config(members: ChildBackend[], port = 0, extra = ''): string {
-  return `workers: 2
-admin: 127.0.0.1:0
-log: { access: true }
-services:
-  - name: web
-    listen: 127.0.0.1:${port}
-    drainTimeout: 2s
-    healthCheck: { type: tcp, interval: 200ms, fall: 2, rise: 1, timeout: 500ms }
-    members:
-${members.map((m) => `      - 127.0.0.1:${m.port}`).join('\n')}
-${extra}`;
-}
-
-const access = (r: StartedCli): Line[] => r.lines.filter((l) => l.msg === 'access');
-const memberId = (b: ChildBackend) => `127.0.0.1:${b.port}`;
-
-/** New connections until `enough` holds (bounded by `max`): one GET each, the bodies name the members. */
-async function getUntil(r: StartedCli, max: number, enough: () => boolean): Promise<string[]> {
-  const bodies: string[] = [];
-  for (let i = 0; i < max && !enough(); i++) bodies.push((await http('GET', `http://127.0.0.1:${r.port}/`)).body.trim());
-  return bodies;
-}
-
-/** The workers' PIDs, from their access lines. */
-async function workerPids(r: StartedCli): Promise<number[]> {
-  const pids = () => new Set(access(r).map((l) => Number(l.pid)));
-  await getUntil(r, 400, () => pids().size === 2);
-  await until('access lines from both workers', 2_000, () => pids().size === 2);
-  return [...pids()];
-}
 
 interface Outcome {
   at: number;
@@ -123,85 +90,6 @@ t.test('a killed worker is restarted, and routes by the primary member states fr
   const metrics = (await http('GET', `http://${r.admin}/metrics`)).body;
   t.match(metrics, /^switchyard_worker_restarts_total 1$/m);
   t.match(metrics, /^switchyard_workers 2$/m);
-});
-
-t.test('a reload reaches every worker; one the workers cannot apply is refused and the running config stays', async (t) => {
-  const [a, b] = await childBackends(t, 'a', 'b');
-  const r = await startCli(t, config([a]));
-  await until('member a up', 5_000, async () => (await statusMembers(r.admin)).every((m) => m.state === 'up'));
-  const reloads = (msg: string) => r.lines.filter((l) => l.msg === msg).length;
-  const workers = await workerPids(r);
-
-  // Adds member b; the listener keeps the port it got, so it stays bound in both workers.
-  writeFileSync(r.file, config([a, b], r.port));
-  r.child.kill('SIGHUP');
-  await until('the reload', 15_000, () => reloads('config reloaded') === 1);
-  await until('member b up', 5_000, async () => (await statusMembers(r.admin)).find((m) => m.id === memberId(b))?.state === 'up');
-  const servedB = () => new Set(access(r).filter((l) => l.member === memberId(b)).map((l) => Number(l.pid)));
-  await getUntil(r, 400, () => servedB().size === 2);
-  await until('both workers sent connections to b', 2_000, () => servedB().size === 2);
-  t.same([...servedB()].sort(), [...workers].sort(), 'the same two workers serve the new member');
-
-  // A second service on a port another socket holds: no worker can bind it.
-  const blocker = createServer();
-  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => blocker.close());
-  const taken = (blocker.address() as AddressInfo).port;
-  writeFileSync(
-    r.file,
-    config(
-      [b],
-      r.port,
-      `  - name: extra
-    listen: 127.0.0.1:${taken}
-    healthCheck: { type: none }
-    members: [ "${memberId(a)}" ]
-`,
-    ),
-  );
-  r.child.kill('SIGHUP');
-  await until('the refusal', 15_000, () => reloads('reload refused; the running config stays') === 1);
-  const refused = r.lines.find((l) => l.msg === 'reload refused; the running config stays')!;
-  t.match(JSON.stringify(refused.errors), /EADDRINUSE/, 'the error names the taken port');
-  t.equal(reloads('config reloaded'), 1, 'no second reload was announced');
-  const status = JSON.parse((await http('GET', `http://${r.admin}/status`)).body) as { services: Array<{ name: string; members: Array<{ id: string }> }> };
-  t.same(
-    status.services.map((s) => s.name),
-    ['web'],
-    'the primary kept the running config',
-  );
-  t.same(status.services[0]!.members.map((m) => m.id).sort(), [memberId(a), memberId(b)].sort(), 'with both members');
-
-  // Both workers still serve the running config: a, which the refused file dropped, is still served.
-  const since = access(r).length;
-  const servedA = () => new Set(access(r).slice(since).filter((l) => l.member === memberId(a)).map((l) => Number(l.pid)));
-  const bodies = await getUntil(r, 400, () => servedA().size === 2);
-  await until('both workers still send connections to a', 2_000, () => servedA().size === 2);
-  t.ok(bodies.every((body) => body === 'ok a' || body === 'ok b'), bodies.join(','));
-  t.ok(workers.every((pid) => servedA().has(pid)), 'by the same two workers');
-});
-
-t.test('a reload while a worker restarts reaches the new worker too', async (t) => {
-  const [a, b] = await childBackends(t, 'a', 'b');
-  const r = await startCli(t, config([a]));
-  await until('member a up', 5_000, async () => (await statusMembers(r.admin)).every((m) => m.state === 'up'));
-  const [victim] = await workerPids(r);
-
-  process.kill(victim!, 'SIGKILL');
-  const forked = await r.waitFor((l) => l.msg === 'worker forked; sending it the config', 10_000);
-  // While the new worker boots: a reload that replaces member a by b.
-  writeFileSync(r.file, config([b], r.port));
-  r.child.kill('SIGHUP');
-  await r.waitFor((l) => l.msg === 'config reloaded', 15_000);
-  await r.waitFor((l) => l.msg === 'worker restarted', 15_000);
-  t.equal(r.lines.find((l) => l.msg === 'worker restarted')?.worker, forked.worker);
-
-  const since = access(r).length;
-  const after = () => access(r).slice(since);
-  const bodies = await getUntil(r, 400, () => new Set(after().map((l) => l.pid)).size === 2 && after().length >= 20);
-  await until('access lines from both workers', 2_000, () => new Set(after().map((l) => l.pid)).size === 2);
-  t.same([...new Set(bodies)], ['ok b'], 'every connection went to b');
-  t.ok(after().some((l) => l.pid === forked.worker), 'the new worker among them');
 });
 
 t.test('with failback: manual, a restarted worker keeps to the backup the others hold on', async (t) => {

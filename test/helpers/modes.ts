@@ -12,9 +12,13 @@
  *   });
  */
 import type { Test } from 'tap';
+import { exchange } from './balancer.js';
 import { http, startCli, until, type Line, type MemberStatus, type StartedCli } from './cli.js';
 
 export const MODES = ['workers: 1', 'workers: 2'] as const;
+
+/** A TCP check for failover tests: every 100 ms, down on the first failure, up after two passes, no jitter. */
+export const FAST_TCP_CHECK = `{ type: tcp, interval: 100ms, fastInterval: 50ms, downInterval: 100ms, timeout: 200ms, rise: 2, fall: 1, jitter: 0% }`;
 export type Mode = (typeof MODES)[number];
 
 export interface Transition {
@@ -126,4 +130,25 @@ export async function startInMode(t: Test, mode: Mode, services: string): Promis
     },
     metrics,
   };
+}
+
+/** Sends n exchanges, one after another, and counts which member served them (their access lines). */
+export async function split(lb: ModeBalancer, port: number, n: number, members: Record<string, string>) {
+  const from = lb.cli.lines.length;
+  const clients: string[] = [];
+  let failed = 0;
+  for (let i = 0; i < n; i++) {
+    const r = await exchange(port, `x${i}\n`);
+    if (!r.ok) failed++;
+    if (r.client) clients.push(r.client);
+  }
+  const servedBy = (await lb.accessOf(clients, from)).map((l) => l['member']);
+  return { failed, counts: Object.fromEntries(Object.entries(members).map(([name, id]) => [name, servedBy.filter((m) => m === id).length])) };
+}
+
+/** A member's entry in /status; throws if the service has no such member. */
+export async function member(lb: ModeBalancer, service: string, id: string) {
+  const m = (await lb.status(service)).members.find((x) => x.id === id);
+  if (!m) throw new Error(`no member ${id} in /status`);
+  return m;
 }
