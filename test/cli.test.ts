@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { echoServer } from './helpers/backends.js';
 import { exchange } from './helpers/balancer.js';
-import { cliPath as cli, configDir, listenPort, runCli as run } from './helpers/cli.js';
+import { cliPath as cli, configDir, listenPort, runCli as run, START_MS } from './helpers/cli.js';
 
 t.setTimeout(60_000);
 const file = configDir(t);
@@ -25,7 +25,7 @@ t.test('quick mode proxies with no file; SIGTERM drains open connections and exi
   const backend = await echoServer();
   t.teardown(() => backend.close());
   const p = run(t, ['--listen', '127.0.0.1:0', '--backend', backend.address, '--backend', backend.address.replace(/\d+$/, '1')]);
-  const port = listenPort(await p.waitFor((l) => l['msg'] === 'listening'));
+  const port = listenPort(await p.waitFor((l) => l['msg'] === 'listening', START_MS));
   const r = await exchange(port, 'hello\n');
   t.ok(r.ok, 'an exchange through the quick-mode proxy works');
   // A connection open when SIGTERM arrives may finish its work.
@@ -53,7 +53,7 @@ t.test('SIGHUP reloads the file; a bad file is refused and the running config st
     `log: { level: info }\nworkers: 2\nservices:\n  - name: svc\n    listen: 127.0.0.1:0\n    members: [${members.join(', ')}]\n`;
   const cfg = file('reload.yaml', yaml([one.address]));
   const p = run(t, ['-c', cfg]);
-  const port = listenPort(await p.waitFor((l) => l['msg'] === 'listening'));
+  const port = listenPort(await p.waitFor((l) => l['msg'] === 'listening', START_MS));
   t.ok((await exchange(port, 'a\n')).ok);
   writeFileSync(cfg, 'services:\n  - name: svc\n    listen: nowhere\n');
   p.child.kill('SIGHUP');

@@ -4,7 +4,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { childBackends } from '../helpers/child-backend.js';
-import { http, startCli, statusMembers, until } from '../helpers/cli.js';
+import { http, START_MS, startCli, statusMembers, until } from '../helpers/cli.js';
 import { access, config, getUntil, memberId, workerPids } from '../helpers/workers.js';
 
 t.setTimeout(90_000);
@@ -72,7 +72,7 @@ t.test('a reload while a worker restarts reaches the new worker too', async (t) 
   const [victim] = await workerPids(r);
 
   process.kill(victim!, 'SIGKILL');
-  const forked = await r.waitFor((l) => l.msg === 'worker forked; sending it the config', 10_000);
+  const forked = await r.waitFor((l) => l.msg === 'worker forked; sending it the config', START_MS);
   // While the new worker boots: a reload that replaces member a by b.
   writeFileSync(r.file, config([b], r.port));
   r.child.kill('SIGHUP');

@@ -2,7 +2,7 @@
 // the primary's member states from its first connection (reloads to workers: reload.test.ts).
 import t from 'tap';
 import { childBackends, startChildBackend, type ChildBackend } from '../helpers/child-backend.js';
-import { http, startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
+import { http, START_MS, startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
 import { access, config, getUntil, memberId, workerPids } from '../helpers/workers.js';
 
 t.setTimeout(90_000);
@@ -49,7 +49,7 @@ t.test('a killed worker is restarted, and routes by the primary member states fr
 
   const traffic = load(r, 16);
   process.kill(victim!, 'SIGKILL');
-  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', START_MS);
   const restartedSeenAt = Date.now();
   const fresh = Number(restarted.worker);
   t.ok(Number.isInteger(fresh) && fresh !== victim && fresh !== survivor, `the new worker's PID is logged (${fresh})`);
@@ -116,7 +116,7 @@ t.test('with failback: manual, a restarted worker keeps to the backup the others
   t.same([...new Set(await getUntil(r, 20, () => false))], ['ok b'], 'the backup keeps the traffic (manual failback)');
 
   process.kill(victim!, 'SIGKILL');
-  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', START_MS);
   const since = access(r).length;
   const fromFresh = () => access(r).slice(since).filter((l) => l.pid === restarted.worker);
   const bodies = await getUntil(r, 400, () => fromFresh().length >= 20);
@@ -144,7 +144,7 @@ t.test('a worker that stops answering (SIGSTOP) is killed and restarted', async 
   t.equal(killed.worker, victim);
   // Silent for 5 s, seen at the next one-second round.
   t.ok(Date.now() - stoppedAt < 7_500, `killed ${Date.now() - stoppedAt} ms after it stopped`);
-  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', START_MS);
   const since = access(r).length;
   const fromFresh = () => access(r).slice(since).some((l) => l.pid === restarted.worker);
   const bodies = await getUntil(r, 400, fromFresh);

@@ -1,7 +1,7 @@
 // `workers: 2` with a UDP service end to end: a real primary with two workers reading the one
 // listening socket the primary shares (Node 20) or one each (SO_REUSEPORT); members as child processes.
 import t, { type Test } from 'tap';
-import { startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
+import { START_MS, startCli, statusMembers, until, type StartedCli } from '../helpers/cli.js';
 import { startChildUdpBackend, udpClient, type ChildUdpBackend, type UdpClient } from '../helpers/udp-backends.js';
 
 t.setTimeout(90_000);
@@ -87,7 +87,7 @@ t.test('a killed worker is restarted on the same UDP port and relays again', asy
   const [victim] = [...accessPids(r)] as number[];
 
   process.kill(victim!, 'SIGKILL');
-  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', 10_000);
+  const restarted = await r.waitFor((l) => l.msg === 'worker restarted', START_MS);
   const fromFresh = () => r.lines.some((l) => l.msg === 'access' && l.pid === restarted.worker);
   await askUntil('after', fromFresh);
   await until('the new worker relayed a session', 3_000, fromFresh);

@@ -14,6 +14,12 @@ export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.ur
 
 export type Line = Record<string, unknown>;
 
+/**
+ * The bound for waits on a process starting (the CLI, a restarted worker): not a property under
+ * test, and seen above 15 s on this 2-core machine with two suites running at once.
+ */
+export const START_MS = 30_000;
+
 export interface RunningCli {
   child: ChildProcess;
   lines: Line[];
@@ -96,8 +102,8 @@ export interface StartedCli extends RunningCli {
 export async function startCli(t: Test, yaml: string): Promise<StartedCli> {
   const file = configDir(t)('switchyard.yaml', yaml);
   const r = runCli(t, ['-c', file]);
-  const listening = await r.waitFor((l) => l['msg'] === 'listening');
-  const admin = await r.waitFor((l) => l['msg'] === 'admin API listening');
+  const listening = await r.waitFor((l) => l['msg'] === 'listening', START_MS);
+  const admin = await r.waitFor((l) => l['msg'] === 'admin API listening', START_MS);
   return { ...r, file, port: listenPort(listening), admin: String(admin['listen']) };
 }
 
