@@ -139,6 +139,15 @@ t.test('a worker that stops answering (SIGSTOP) is killed and restarted', async 
   const [victim] = await workerPids(r);
 
   process.kill(victim!, 'SIGSTOP');
+  // Stopped, it would outlive a primary killed by a failing test; resumed, it sees the primary gone and exits.
+  // SIGCONT, not SIGKILL: once the primary has killed it, its PID may be another process's.
+  t.teardown(() => {
+    try {
+      process.kill(victim!, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  });
   const stoppedAt = Date.now();
   const killed = await r.waitFor((l) => l.msg === 'worker stopped answering; killing it', 10_000);
   t.equal(killed.worker, victim);
