@@ -16,10 +16,10 @@ import { exchange } from './balancer.js';
 import { http, startCli, until, type Line, type MemberStatus, type StartedCli } from './cli.js';
 
 export const MODES = ['workers: 1', 'workers: 2'] as const;
+export type Mode = (typeof MODES)[number];
 
 /** A TCP check for failover tests: every 100 ms, down on the first failure, up after two passes, no jitter. */
 export const FAST_TCP_CHECK = `{ type: tcp, interval: 100ms, fastInterval: 50ms, downInterval: 100ms, timeout: 200ms, rise: 2, fall: 1, jitter: 0% }`;
-export type Mode = (typeof MODES)[number];
 
 export interface Transition {
   /** When the line arrived here (performance.now()). */
