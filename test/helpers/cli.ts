@@ -15,8 +15,9 @@ export const cliPath = fileURLToPath(new URL('../../dist/cli.js', import.meta.ur
 export type Line = Record<string, unknown>;
 
 /**
- * The bound for waits on a process starting (the CLI, a restarted worker): not a property under
- * test, and seen above 15 s on this 2-core machine with two suites running at once.
+ * The bound for waits on a process starting (the CLI, a restarted worker, a real server and its
+ * set-up tools): not a property under test, and seen above 15 s on this 2-core machine with two
+ * suites running at once.
  */
 export const START_MS = 30_000;
 

@@ -13,11 +13,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { START_MS } from './cli.js';
 
 const run = promisify(execFile);
 
-/** How long a server may take to say it is ready. */
-const START_TIMEOUT_MS = 30_000;
 /** How long a server may take to exit after its stop signal, before SIGKILL. */
 const STOP_TIMEOUT_MS = 10_000;
 /** Fresh ports tried when a server finds its port taken between our check and its bind. */
@@ -167,8 +166,8 @@ function spawnOnce(launch: Launch, port: number): Promise<Launched & { portTaken
     };
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      finish(() => reject(new Error(`${launch.name} did not become ready within ${START_TIMEOUT_MS}ms:\n${text}`)));
-    }, START_TIMEOUT_MS);
+      finish(() => reject(new Error(`${launch.name} did not become ready within ${START_MS}ms:\n${text}`)));
+    }, START_MS);
     let settled = false;
     const finish = (settle: () => void): void => {
       if (settled) return;
@@ -230,7 +229,7 @@ async function launchServer(launch: Launch): Promise<RunningServer> {
 /** Runs a setup command to completion; throws with its output when it fails. */
 async function runTool(command: string, args: string[], options: { uid?: number; gid?: number; cwd?: string } = {}): Promise<string> {
   try {
-    const { stdout } = await run(command, args, { ...options, maxBuffer: 16 * 1024 * 1024, timeout: START_TIMEOUT_MS });
+    const { stdout } = await run(command, args, { ...options, maxBuffer: 16 * 1024 * 1024, timeout: START_MS });
     return stdout;
   } catch (err) {
     // The message holds the command line and its stderr.
