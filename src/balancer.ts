@@ -28,6 +28,8 @@ export interface BalancerOptions {
   view?: WorkerView;
   /** Role 'data': listeners bind sockets of this worker's own with SO_REUSEPORT (net/reuse-port.ts). */
   reusePort?: boolean;
+  /** Role 'data': the worker's slot, where its pools' rotations start (pool/types.ts). */
+  phase?: number;
   /**
    * Runs for each service of `start()` after it is built and before its listener binds: a worker
    * the primary restarts copies the primary's member states there, so it never routes by its own.
@@ -53,6 +55,7 @@ export class Switchyard implements AdminTarget {
   readonly role: ServiceRole;
   readonly #view: WorkerView | undefined;
   readonly #reusePort: boolean;
+  readonly #phase: number;
   readonly #beforeListen: ((service: Service) => void) | undefined;
   readonly #metrics: Metrics;
   readonly services = new Map<string, Service>();
@@ -69,6 +72,7 @@ export class Switchyard implements AdminTarget {
     this.role = options.role ?? 'all';
     this.#view = options.view;
     this.#reusePort = options.reusePort ?? false;
+    this.#phase = options.phase ?? 0;
     this.#beforeListen = options.beforeListen;
     // Across workers, each side reports only what it owns, so summing them counts everything once.
     this.#metrics = new Metrics({ scope: this.role });
@@ -216,7 +220,7 @@ export class Switchyard implements AdminTarget {
   }
 
   #newService(sc: ServiceConfig): Service {
-    return new Service(sc, { role: this.role, view: this.#view, reusePort: this.#reusePort });
+    return new Service(sc, { role: this.role, view: this.#view, reusePort: this.#reusePort, phase: this.#phase });
   }
 
   #track(s: Service): void {

@@ -33,10 +33,12 @@ export interface ServiceOptions {
   view?: WorkerView;
   /** Role 'data': the listener binds its own socket with SO_REUSEPORT (net/reuse-port.ts). */
   reusePort?: boolean;
+  /** Role 'data': the worker's slot, where its rotations start (PoolOptions). */
+  phase?: number;
 }
 
-function poolOptions(c: ServiceConfig): PoolOptions {
-  return { balance: c.balance, hashKey: c.hashKey, failback: c.failback, allBackups: c.allBackups, panic: c.panic };
+export function poolOptions(c: ServiceConfig, phase: number): PoolOptions {
+  return { balance: c.balance, hashKey: c.hashKey, failback: c.failback, allBackups: c.allBackups, panic: c.panic, phase };
 }
 
 export interface ServiceEvents {
@@ -63,7 +65,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.config = config;
     this.role = options.role ?? 'all';
     const members = config.members.map((mc) => this.#newMember(mc));
-    this.pool = new Pool(poolOptions(config), members);
+    this.pool = new Pool(poolOptions(config, options.phase ?? 0), members);
     if (this.role === 'control') {
       if (!options.view) throw new Error('a control-role service needs the workers\' view');
       this.listener = new ControlListener(config, options.view);
@@ -91,7 +93,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     const previous = this.config;
     this.config = config;
     this.listener.updateConfig(config);
-    this.pool.setOptions(poolOptions(config));
+    this.pool.setOptions(poolOptions(config, this.pool.options.phase));
     this.outlier.setConfig(config.outlier);
     if (!this.checker || !isDeepStrictEqual(previous.healthCheck, config.healthCheck)) {
       // A new kind of check (or none) starts from scratch; `release` clears the flags the old one set.

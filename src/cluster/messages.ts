@@ -25,7 +25,7 @@ export type ToWorker =
    * `members`: the primary's member states, which a worker that starts takes before it listens;
    * `holds`: the services whose backups hold the traffic until a release (`failback: manual`).
    */
-  | { swy: 'config'; seq: number; config: Config; reusePort: boolean; members: MemberSnapshot[]; holds: string[] }
+  | { swy: 'config'; seq: number; config: Config; reusePort: boolean; slot: number; members: MemberSnapshot[]; holds: string[] }
   | { swy: 'members'; members: MemberSnapshot[] }
   | { swy: 'release-failback'; service: string }
   | { swy: 'metrics'; id: number }

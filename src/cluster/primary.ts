@@ -395,9 +395,10 @@ class Fleet {
       }, APPLY_TIMEOUT);
       this.#pending.set(seq, p);
       const send = (w: Worker) => {
-        const share = workerShare(config, this.#slots.get(w) ?? 0, this.#count);
+        const slot = this.#slots.get(w) ?? 0;
+        const share = workerShare(config, slot, this.#count);
         const holds = [...this.#control.services.values()].filter((s) => s.pool.holdsOnBackups).map((s) => s.name);
-        w.send({ swy: 'config', seq, config: share, reusePort, members: this.#snapshot(), holds } satisfies ToWorker);
+        w.send({ swy: 'config', seq, config: share, reusePort, slot, members: this.#snapshot(), holds } satisfies ToWorker);
       };
       for (const w of workers) void this.#listening.get(w)?.then(() => send(w));
       if (p.waiting.size === 0) p.finish();

@@ -53,14 +53,14 @@ export function runWorker(logger: Logger): void {
   };
 
   const applyConfig = async (m: Extract<ToWorker, { swy: 'config' }>): Promise<void> => {
-    const { seq, config, reusePort, members, holds } = m;
+    const { seq, config, reusePort, slot, members, holds } = m;
     logger.level = config.log.level;
     if (!lb) {
       const beforeListen = (s: Service) => {
         copyStates(s, members);
         if (holds.includes(s.name)) s.pool.holdOnBackups();
       };
-      const next = new Switchyard(dataConfig(config), { logger, role: 'data', reusePort, beforeListen });
+      const next = new Switchyard(dataConfig(config), { logger, role: 'data', reusePort, phase: slot, beforeListen });
       try {
         await next.start();
       } catch (err) {

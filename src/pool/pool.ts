@@ -26,6 +26,8 @@ export interface PoolOptions {
   failback: 'auto' | 'manual';
   allBackups: boolean;
   panic: boolean;
+  /** Where the rotation starts (pool/types.ts PolicyOptions): a worker's slot, 0 in one process. */
+  phase: number;
 }
 
 /** Which members the routing set was drawn from. */
@@ -67,7 +69,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   constructor(options: PoolOptions, members: readonly Member[]) {
     super();
     this.#options = { ...options };
-    this.#policy = createPolicy(options.balance, [], { hashKey: options.hashKey });
+    this.#policy = createPolicy(options.balance, [], options);
     this.setMembers(members);
   }
 
@@ -153,7 +155,7 @@ export class Pool extends EventEmitter<PoolEvents> {
   }
 
   #rebuildPolicy(): void {
-    this.#policy = createPolicy(this.#options.balance, this.#routing, { hashKey: this.#options.hashKey });
+    this.#policy = createPolicy(this.#options.balance, this.#routing, this.#options);
   }
 
   #recompute(): void {

@@ -20,6 +20,13 @@ export interface BalancePolicy {
 
 export interface PolicyOptions {
   hashKey: HashKey;
+  /**
+   * Turns the rotation takes before the first pick (roundrobin, and leastconn among equals):
+   * under `workers`, worker `slot` starts `slot` turns in. Each worker rotates on its own, and
+   * rotations that all started with the first member would send each worker's first (and every
+   * odd) connection there, where HAProxy's threads share one rotation.
+   */
+  phase: number;
 }
 
 export type PolicyFactory = (members: readonly Member[], opts: PolicyOptions) => BalancePolicy;

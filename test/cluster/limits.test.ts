@@ -1,11 +1,12 @@
 // Limits under `workers`: each worker holds its share, so the workers together hold the figure the
 // config gives (a listener's maxConnections and maxSessions, a member's maxConnections).
 import t from 'tap';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { shareOf, unsplittable, workerShare } from '../../src/cluster/limits.js';
 import type { Config } from '../../src/config/types.js';
 import { echoServer } from '../helpers/backends.js';
 import { startCli, until } from '../helpers/cli.js';
+import { held } from '../helpers/workers.js';
 import { config as parseConfig } from '../config/helpers.js';
 
 t.setTimeout(60_000);
@@ -50,21 +51,6 @@ services:
   t.same(unsplittable(config, 3), ['db: member 127.0.0.1:5433 maxConnections 2', 'dns: maxSessions 1']);
   t.same(unsplittable(config, 1), []);
 });
-
-/** Opens a connection through the proxy; resolves with it once its first bytes echo back, or undefined if it is closed first. */
-function held(port: number): Promise<Socket | undefined> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.setTimeout(3_000, () => s.destroy());
-    s.once('data', () => {
-      s.setTimeout(0);
-      resolve(s);
-    });
-    s.once('close', () => resolve(undefined));
-    s.on('error', () => {});
-    s.write('x');
-  });
-}
 
 t.test('two workers hold a member maxConnections and a listener maxConnections together', async (t) => {
   const a = await echoServer();

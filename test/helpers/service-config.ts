@@ -7,6 +7,7 @@ import type { MemberConfig, ServiceConfig } from '../../src/config/types.js';
 import { formatEndpoint, type Endpoint } from '../../src/net/address.js';
 import { Member } from '../../src/pool/member.js';
 import { Pool } from '../../src/pool/pool.js';
+import { poolOptions } from '../../src/service.js';
 
 export interface MemberSpec {
   weight?: number;
@@ -63,15 +64,6 @@ export function serviceConfig(overrides: Partial<ServiceConfig> = {}): ServiceCo
 /** The service's members, all 'up' (no checks), in a pool with the service's balance settings. */
 export function poolFor(config: ServiceConfig): { pool: Pool; members: Member[] } {
   const members = config.members.map((mc) => new Member(mc, { checked: false, slowStart: 0 }));
-  const pool = new Pool(
-    {
-      balance: config.balance,
-      hashKey: config.hashKey,
-      failback: config.failback,
-      allBackups: config.allBackups,
-      panic: config.panic,
-    },
-    members,
-  );
+  const pool = new Pool(poolOptions(config, 0), members);
   return { pool, members };
 }

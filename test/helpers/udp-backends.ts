@@ -315,6 +315,7 @@ export function udpPool(members: Member[], options: Partial<PoolOptions> = {}): 
     failback: 'auto',
     allBackups: false,
     panic: false,
+    phase: 0,
   };
   return new Pool({ ...defaults, ...options }, members);
 }

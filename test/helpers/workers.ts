@@ -1,7 +1,8 @@
 /**
- * For tests of `workers: 2` over a worker's life (restart, reload): the config they start
- * from, and the access lines that tell which worker served a connection.
+ * For tests of `workers: 2`: the config the tests of a worker's life (restart, reload) start
+ * from, the access lines that tell which worker served a connection, and connections held open.
  */
+import { connect, type Socket } from 'node:net';
 import { http, until, type Line, type StartedCli } from './cli.js';
 import type { ChildBackend } from './child-backend.js';
 
@@ -36,4 +37,19 @@ export async function workerPids(r: StartedCli): Promise<number[]> {
   await getUntil(r, 400, () => pids().size === 2);
   await until('access lines from both workers', 2_000, () => pids().size === 2);
   return [...pids()];
+}
+
+/** Opens a connection through the proxy; resolves with it once its first bytes echo back, or undefined if it is closed first. */
+export function held(port: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.setTimeout(3_000, () => s.destroy());
+    s.once('data', () => {
+      s.setTimeout(0);
+      resolve(s);
+    });
+    s.once('close', () => resolve(undefined));
+    s.on('error', () => {});
+    s.write('x');
+  });
 }

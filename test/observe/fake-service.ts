@@ -12,6 +12,7 @@ import { parseEndpoint } from '../../src/net/address.js';
 import { Member } from '../../src/pool/member.js';
 import { Pool } from '../../src/pool/pool.js';
 import type { EndReason, Listener, ListenerEvents, SessionRecord } from '../../src/proxy/types.js';
+import { poolOptions } from '../../src/service.js';
 
 export function memberConfig(address: string, extra: Partial<MemberConfig> = {}): MemberConfig {
   const ep = parseEndpoint(address);
@@ -58,10 +59,7 @@ export function fakeService(
   const mcs = addresses.map((a) => (typeof a === 'string' ? memberConfig(a) : memberConfig(a[0], a[1])));
   const config = serviceConfig(name, mcs, opts.config);
   const members = mcs.map((mc) => new Member(mc, { checked: opts.checked ?? false, slowStart: config.slowStart }));
-  const pool = new Pool(
-    { balance: config.balance, hashKey: config.hashKey, failback: config.failback, allBackups: config.allBackups, panic: config.panic },
-    members,
-  );
+  const pool = new Pool(poolOptions(config, 0), members);
   return { name, config, pool, listener: new FakeListener(), members };
 }
 

@@ -8,8 +8,8 @@ import { member, members, tally } from './members.js';
 const ALGOS: BalanceAlgorithm[] = ['roundrobin', 'leastconn', 'random2', 'maglev', 'first'];
 const ctx: PickContext = { clientIp: '192.0.2.7', clientPort: 40000 };
 
-function policy(algo: BalanceAlgorithm, ms: readonly Member[]): BalancePolicy {
-  return createPolicy(algo, ms, { hashKey: 'sourceIpPort' });
+function policy(algo: BalanceAlgorithm, ms: readonly Member[], phase = 0): BalancePolicy {
+  return createPolicy(algo, ms, { hashKey: 'sourceIpPort', phase });
 }
 
 function pickN(p: BalancePolicy, n: number, opts: { hold?: boolean } = {}): Member[] {
@@ -70,6 +70,26 @@ t.test('leastconn goes to the least loaded and breaks ties in turn, not always t
   // Connections closing on `a` bring it back first.
   ms[0].active = 0;
   t.equal(p.pick(ctx), ms[0]);
+});
+
+t.test('leastconn: a pick the load decided counts as a turn, so the next tie goes to the other member', async (t) => {
+  const ms = members([1, 1]);
+  const p = policy('leastconn', ms);
+  t.equal(p.pick(ctx), ms[0], 'a tie: the first turn');
+  ms[0].active = 1;
+  t.equal(p.pick(ctx), ms[1], 'a is busier');
+  ms[0].active = 0;
+  t.equal(p.pick(ctx), ms[0], 'a tie again: a, as b was served last');
+});
+
+t.test('a phase starts the rotation that many turns in (workers: slot N starts N turns in)', async (t) => {
+  for (const algo of ['roundrobin', 'leastconn'] as const) {
+    const ms = members([5, 1, 1]);
+    t.equal(names(ms, pickN(policy(algo, ms, 1), 7)), 'abacaaa', `${algo} 5,1,1 from turn 1`);
+    const two = members([1, 1]);
+    t.equal(names(two, pickN(policy(algo, two, 1), 4)), 'baba', `${algo} 1,1 from turn 1`);
+    t.equal(names(two, pickN(policy(algo, two, 2), 4)), 'abab', `${algo} 1,1 from turn 2`);
+  }
 });
 
 t.test('random2: idle picks split by weight within 1 point over 200,000 picks', async (t) => {

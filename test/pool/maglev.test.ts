@@ -15,7 +15,7 @@ function fixed(n: number, weights: number[] = []): Member[] {
 }
 
 function build(ms: readonly Member[], hashKey: HashKey = 'sourceIp'): Maglev {
-  return new Maglev(ms, { hashKey });
+  return new Maglev(ms, { hashKey, phase: 0 });
 }
 
 function assign(p: Maglev, keys = KEYS): Map<string, Member | undefined> {

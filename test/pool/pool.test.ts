@@ -7,7 +7,7 @@ import { member, set, tally, to } from './members.js';
 type State = 'up' | 'down' | 'draining' | 'disabled' | 'unknown';
 
 function pool(ms: Member[], opts: Partial<PoolOptions> = {}): Pool {
-  return new Pool({ balance: 'roundrobin', hashKey: 'sourceIp', failback: 'auto', allBackups: false, panic: false, ...opts }, ms);
+  return new Pool({ balance: 'roundrobin', hashKey: 'sourceIp', failback: 'auto', allBackups: false, panic: false, phase: 0, ...opts }, ms);
 }
 
 /** Named members: p* primaries, b* backups; `checked` ones start pending. */

@@ -11,18 +11,23 @@ import type { Member } from '../member.js';
 import type { BalancePolicy, PickContext, PolicyFactory } from '../types.js';
 import { canTake } from './eligible.js';
 
-export const roundrobin: PolicyFactory = (members) => new RoundRobin(members);
+export const roundrobin: PolicyFactory = (members, opts) => new RoundRobin(members, opts.phase);
 
 class RoundRobin implements BalancePolicy {
   readonly #members: readonly Member[];
   readonly #current: Float64Array;
 
-  constructor(members: readonly Member[]) {
+  constructor(members: readonly Member[], phase: number) {
     this.#members = members;
     this.#current = new Float64Array(members.length);
+    for (let i = 0; i < phase; i++) this.#turn(undefined);
   }
 
   pick(ctx: PickContext): Member | undefined {
+    return this.#turn(ctx.exclude);
+  }
+
+  #turn(exclude: ReadonlySet<Member> | undefined): Member | undefined {
     const members = this.#members;
     const current = this.#current;
     const now = Date.now();
@@ -30,7 +35,7 @@ class RoundRobin implements BalancePolicy {
     let best = -1;
     for (let i = 0; i < members.length; i++) {
       const m = members[i];
-      if (!canTake(m, ctx.exclude)) continue;
+      if (!canTake(m, exclude)) continue;
       const w = m.weight(now);
       if (w <= 0) continue;
       current[i] += w;
