@@ -17,7 +17,10 @@ export const leastconn: PolicyFactory = (members, opts) => new LeastConn(members
 
 class LeastConn implements BalancePolicy {
   readonly #members: readonly Member[];
-  /** Smooth round-robin state: each pick, every member that may take one gains its weight and the chosen gives back the total. */
+  /**
+   * Smooth round-robin state: each pick, every member that may take one gains its weight and the
+   * chosen gives back the total. A member the load keeps out gathers a lead; it only orders ties.
+   */
   readonly #current: Float64Array;
   /** Weights read once per pick, so both passes see the same numbers. */
   readonly #weights: Float64Array;
