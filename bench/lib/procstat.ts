@@ -4,19 +4,39 @@ import { processTree } from './children.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-/** VmRSS in KiB of one process; 0 when it is gone. */
-export function rssKiB(pid: number): number {
+/** A `Name:   N kB` line of a /proc file, in KiB; 0 when the process is gone. */
+function kibLine(path: string, name: RegExp): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = name.exec(readFileSync(path, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
   }
 }
 
+/** VmRSS in KiB of one process; 0 when it is gone. */
+export function rssKiB(pid: number): number {
+  return kibLine(`/proc/${pid}/status`, /VmRSS:\s+(\d+) kB/);
+}
+
+/**
+ * Proportional set size in KiB of one process: a page it shares with other processes counts its
+ * share. Summed over processes that map the same binary (a Node.js primary and its workers,
+ * NGINX's master and workers), those pages count once, where summed VmRSS counts them once per
+ * process. 0 when the process is gone.
+ */
+export function pssKiB(pid: number): number {
+  return kibLine(`/proc/${pid}/smaps_rollup`, /^Pss:\s+(\d+) kB/m);
+}
+
 /** Summed VmRSS in KiB of a process and its descendants. */
 export function treeRssKiB(pid: number): number {
   return processTree(pid).reduce((sum, p) => sum + rssKiB(p), 0);
+}
+
+/** Summed PSS in KiB of a process and its descendants. */
+export function treePssKiB(pid: number): number {
+  return processTree(pid).reduce((sum, p) => sum + pssKiB(p), 0);
 }
 
 /** User + system CPU seconds used so far by one process. */

@@ -1,11 +1,12 @@
 /**
  * idle-connections: hold N idle proxied connections (one exchange each, so the
  * member side exists too) and read the proxy's resident memory, whole process
- * tree, before and while they are held: KiB per connection above the idle process.
+ * tree, before and while they are held: KiB per connection above the idle process. The idle
+ * process is also given in PSS, which counts the pages its processes share (the binary) once.
  */
 import { startBackends, closeBackends } from '../backends/control.js';
 import { sleep } from '../lib/clock.js';
-import { treeRssKiB } from '../lib/procstat.js';
+import { treePssKiB, treeRssKiB } from '../lib/procstat.js';
 import { median, Recorder } from '../report/model.js';
 import { runLoad } from '../load/pool.js';
 import { round, serviceFor, startTargets, stopTargets, type BenchContext } from './context.js';
@@ -13,13 +14,15 @@ import type { Scenario } from './index.js';
 
 const PER_CONN = 'resident memory per idle proxied connection (KiB)';
 const BEFORE = 'resident memory, idle process (MiB)';
+const PSS_BEFORE = 'proportional memory (PSS), idle process (MiB)';
 const SHARDS = 2;
 const SETTLE_MS = 1500;
 
-async function rssSample(pid: number): Promise<number> {
+/** The median of three reads 100 ms apart, in KiB. */
+async function memorySample(pid: number, read: (pid: number) => number): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < 3; i++) {
-    xs.push(treeRssKiB(pid));
+    xs.push(read(pid));
     await sleep(100);
   }
   return median(xs);
@@ -34,6 +37,7 @@ export const idleConnections: Scenario = {
     const HELD = `resident memory, ${n.toLocaleString('en-US')} connections held (MiB)`;
     rec.figure(PER_CONN, 'KiB', 'lower', false);
     rec.figure(BEFORE, 'MiB', 'lower', false);
+    rec.figure(PSS_BEFORE, 'MiB', 'lower', false);
     rec.figure(HELD, 'MiB', 'lower', false);
     if (ctx.options.quick) rec.report.notes.push(`--quick holds ${n} connections (the full run holds 8,000)`);
     for (const target of ctx.targets) {
@@ -53,7 +57,8 @@ export const idleConnections: Scenario = {
               ctx.progress.phase(`${rec.report.name} · ${target.name} · settling`, SETTLE_MS);
               await sleep(SETTLE_MS);
               const pid = s.running.pid!;
-              const before = await rssSample(pid);
+              const before = await memorySample(pid, treeRssKiB);
+              const pssBefore = await memorySample(pid, treePssKiB);
               let after = 0;
               let held = 0;
               ctx.progress.phase(`${rec.report.name} · ${target.name} · opening ${n} connections`);
@@ -75,13 +80,14 @@ export const idleConnections: Scenario = {
                     held = established;
                     ctx.progress.phase(`${rec.report.name} · ${target.name} · holding ${established}`, SETTLE_MS);
                     await sleep(SETTLE_MS);
-                    after = await rssSample(pid);
+                    after = await memorySample(pid, treeRssKiB);
                   },
                 },
               );
               const perConn = held > 0 ? (after - before) / held : null;
               rec.sample(PER_CONN, target.name, perConn);
               rec.sample(BEFORE, target.name, before / 1024);
+              rec.sample(PSS_BEFORE, target.name, pssBefore / 1024);
               rec.sample(HELD, target.name, after / 1024);
               if (held < n) rec.note(PER_CONN, target.name, `only ${held} of ${n} connections held (${JSON.stringify(load.errorKinds)})`);
               rec.run({
@@ -94,7 +100,7 @@ export const idleConnections: Scenario = {
                 ops: held,
                 errors: load.errors,
                 errorKinds: load.errorKinds,
-                extra: { connections: n, held, rssBeforeKiB: before, rssHeldKiB: after, kibPerConnection: perConn && round(perConn, 2) },
+                extra: { connections: n, held, rssBeforeKiB: before, pssBeforeKiB: pssBefore, rssHeldKiB: after, kibPerConnection: perConn && round(perConn, 2) },
               });
             }
           } finally {

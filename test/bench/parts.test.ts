@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { Histogram } from '../../bench/lib/histogram.js';
-import { connectionsPerProcess, socketsPerProcess } from '../../bench/lib/procstat.js';
+import { processTree } from '../../bench/lib/children.js';
+import { connectionsPerProcess, pssKiB, socketsPerProcess, treePssKiB, treeRssKiB } from '../../bench/lib/procstat.js';
 import { dnsAnswer, dnsAnswerIndex, dnsId, dnsQuery, memberTag, response, RESPONSE_LENGTH, responseTag, setQueryId, tagIndex } from '../../bench/backends/protocol.js';
 import { switchyardConfig } from '../../bench/compare/switchyard.js';
 import { haproxy, haproxyConfig, parseServersState } from '../../bench/compare/haproxy.js';
@@ -15,6 +16,27 @@ import type { CheckKind, TargetOptions } from '../../bench/compare/target.js';
 import type { RunRecord, ScenarioReport } from '../../bench/report/model.js';
 import { markdown } from '../../bench/report/table.js';
 import { parseConfig } from '../../src/config/load.js';
+
+t.test('PSS summed over a tree counts the binary two processes share once; VmRSS once per process', async (t) => {
+  // A parent and its child, as a primary and a worker; the child exits when the parent's pipe closes.
+  const child = spawn(
+    process.execPath,
+    ['-e', `const { spawn } = require('node:child_process');
+const c = spawn(process.execPath, ['-e', 'process.stdin.on("end", () => process.exit()).resume(); process.stdout.write("up")'], { stdio: ['pipe', 'pipe', 'inherit'] });
+c.stdout.once('data', () => process.stdout.write('ready'));
+process.stdin.on('end', () => process.exit()).resume();`],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.teardown(() => child.stdin!.end());
+  await once(child.stdout!, 'data');
+  t.equal(processTree(child.pid!).length, 2, 'parent and child');
+  const rss = treeRssKiB(child.pid!);
+  const pss = treePssKiB(child.pid!);
+  t.ok(pss > 0 && pss < rss - 10 * 1024, `PSS ${pss} KiB against VmRSS ${rss} KiB`);
+  child.stdin!.end();
+  await once(child, 'exit');
+  t.equal(pssKiB(child.pid!), 0, 'a process that is gone reads 0');
+});
 
 t.test('histogram percentiles stay within 2% and merge', async (t) => {
   const h = new Histogram();
