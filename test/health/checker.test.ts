@@ -186,16 +186,16 @@ t.test('a success in between resets the count towards fall', async (t) => {
 t.test('intervals: interval while stable, fastInterval while changing, downInterval while down', async (t) => {
   const b = await backend(t);
   const m = member(b.port);
-  const check = ping({ interval: 300, fastInterval: 60, downInterval: 1200, rise: 3, fall: 3, jitter: 0 });
+  const check = ping({ interval: 1000, fastInterval: 60, downInterval: 3000, rise: 3, fall: 3, jitter: 0 });
   const { checker, results } = run(t, check, [m]);
   // Stable up: 3 results; then failing: 3 results (the 3rd takes it down); down: 2 failing; then rising: 3 passes.
   await resultWhere(checker, () => results.length === 3);
   b.mode = 'fail';
   await resultWhere(checker, () => m.state === 'down');
   const downAt = results.length;
-  await resultWhere(checker, () => results.length === downAt + 2);
+  await resultWhere(checker, () => results.length === downAt + 2, 10_000);
   b.mode = 'pass';
-  await resultWhere(checker, () => m.state === 'up');
+  await resultWhere(checker, () => m.state === 'up', 10_000);
 
   // The wait after each result, as rise/fall 3 make it: replay the results' ok flags.
   const phaseAfter: Array<'interval' | 'fast' | 'down'> = [];
@@ -219,9 +219,11 @@ t.test('intervals: interval while stable, fastInterval while changing, downInter
     phaseAfter.push(down ? (passes > 0 ? 'fast' : 'down') : fails > 0 ? 'fast' : 'interval');
   }
   const g = gaps(results.map((r) => r.at));
-  const want = { interval: 300, fast: 60, down: 1200 };
-  // Each gap stays below the next longer wait: a timer late on a busy machine passes, a wrong phase does not.
-  const below = { fast: 290, interval: 900, down: 1800 };
+  const want = { interval: 1000, fast: 60, down: 3000 };
+  // Each gap stays below the next longer wait: a timer late on a busy machine passes, a wrong phase does
+  // not. The waits are far apart because a gap also holds the check itself: 339 ms for a 60 ms wait with
+  // two suites running at once.
+  const below = { fast: 990, interval: 2990, down: 4500 };
   const seenPhases = new Set<string>();
   g.forEach((gap, i) => {
     const p = phaseAfter[i]!;
