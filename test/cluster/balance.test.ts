@@ -4,7 +4,7 @@ import t from 'tap';
 import type { Socket } from 'node:net';
 import { echoServer } from '../helpers/backends.js';
 import { startCli, until } from '../helpers/cli.js';
-import { held } from '../helpers/workers.js';
+import { access, held } from '../helpers/workers.js';
 
 t.setTimeout(60_000);
 
@@ -32,23 +32,22 @@ services:
     );
     const sockets: Socket[] = [];
     t.teardown(() => sockets.forEach((s) => s.destroy()));
-    const spread: string[] = [];
+    const spread: Array<[number, number]> = [];
     for (let i = 1; i <= HELD; i++) {
       const s = await held(r.port);
       if (s === undefined) throw new Error(`connection ${i} was closed before it echoed`);
       sockets.push(s);
       await until(`connection ${i} at a member`, 2_000, () => a.open + b.open === i);
-      spread.push(`${a.open}/${b.open}`);
+      spread.push([a.open, b.open]);
     }
     // Two workers that both started with the first member put a worker's odd connection there
     // each: 2/0 after the first connection on each worker.
-    t.ok(spread.every((x) => Math.abs(Number(x.split('/')[0]) - Number(x.split('/')[1])) <= 1), `a/b after each: ${spread.join(' ')}`);
+    t.ok(spread.every(([x, y]) => Math.abs(x - y) <= 1), `a/b after each: ${spread.map(([x, y]) => `${x}/${y}`).join(' ')}`);
 
     for (const s of sockets) s.destroy();
-    const access = () => r.lines.filter((l) => l.msg === 'access');
-    await until('every connection logged', 5_000, () => access().length === HELD);
+    await until('every connection logged', 5_000, () => access(r).length === HELD);
     const perWorker = new Map<unknown, number>();
-    for (const l of access()) perWorker.set(l.pid, (perWorker.get(l.pid) ?? 0) + 1);
+    for (const l of access(r)) perWorker.set(l.pid, (perWorker.get(l.pid) ?? 0) + 1);
     t.comment(`connections per worker: ${[...perWorker.values()].join(', ')}`);
   });
 }

@@ -6,7 +6,7 @@ import { shareOf, unsplittable, workerShare } from '../../src/cluster/limits.js'
 import type { Config } from '../../src/config/types.js';
 import { echoServer } from '../helpers/backends.js';
 import { startCli, until } from '../helpers/cli.js';
-import { held } from '../helpers/workers.js';
+import { access, held } from '../helpers/workers.js';
 import { config as parseConfig } from '../config/helpers.js';
 
 t.setTimeout(60_000);
@@ -85,14 +85,13 @@ services:
     if (s) sockets.push(s);
     else refused++;
   }
-  const access = () => r.lines.filter((l) => l.msg === 'access');
-  await until('the refusals logged', 2_000, () => access().length === refused);
+  await until('the refusals logged', 2_000, () => access(r).length === refused);
   t.ok(sockets.length <= 12, `at most 12 held at once (${sockets.length}; ${refused} refused)`);
   t.equal(sockets.length + refused, 20);
   t.ok(a.open <= 4, `member a holds at most 4 (${a.open})`);
   t.equal(a.open + b.open, sockets.length, 'the rest on b');
   t.equal(c.open, 0);
   for (const s of sockets) s.destroy();
-  await until('every connection logged', 5_000, () => access().length === 20);
-  t.comment(`workers that served: ${new Set(access().map((l) => l.pid)).size}`);
+  await until('every connection logged', 5_000, () => access(r).length === 20);
+  t.comment(`workers that served: ${new Set(access(r).map((l) => l.pid)).size}`);
 });

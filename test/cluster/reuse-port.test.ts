@@ -11,6 +11,7 @@ import { reusePortWorks } from '../../src/net/reuse-port.js';
 import { startChildBackend } from '../helpers/child-backend.js';
 import { startCli, until, type Line } from '../helpers/cli.js';
 import { startChildUdpBackend, udpClient, type UdpClient } from '../helpers/udp-backends.js';
+import { access } from '../helpers/workers.js';
 
 t.setTimeout(90_000);
 
@@ -97,9 +98,8 @@ services:
     ),
   );
   for (const s of sockets) s.end();
-  const access = () => r.lines.filter((l) => l.msg === 'access');
-  await until('an access line per connection', 10_000, () => access().length === 64);
-  const workers = new Set(access().map((l) => l.pid));
+  await until('an access line per connection', 10_000, () => access(r).length === 64);
+  const workers = new Set(access(r).map((l) => l.pid));
   t.notOk(workers.has(r.child.pid), 'the primary relays no connection');
   if (reusePort) t.equal(workers.size, 2, 'both workers served some of the 64 (the kernel hashes them over their sockets)');
   else t.ok(workers.size >= 1, 'the workers sharing one socket served them all');
