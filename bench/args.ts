@@ -2,7 +2,7 @@
 import { scenarios } from './scenarios/index.js';
 
 /** The columns --compare can add. */
-export const PEERS = ['haproxy', 'nginx', 'pipe'];
+export const PEERS = ['haproxy', 'nginx', 'pipe', 'floor'];
 
 export interface Args {
   scenarios: string[];
@@ -30,8 +30,10 @@ scenarios (default: all): ${scenarios.map((s) => s.name).join(', ')}
 
 options:
   --quick               short runs (each scenario under 30 s, all under 5 min)
-  --compare LIST        also run through peers, side by side: haproxy,nginx,pipe
-                        (pipe: a plain Node socket.pipe proxy, the floor to rise above)
+  --compare LIST        also run through peers, side by side: haproxy,nginx,pipe,floor
+                        (pipe: a plain Node socket.pipe proxy, what Node gives for free;
+                        floor: a bare relay on Switchyard's raw handles, Switchyard's worker
+                        count of processes: what Node.js itself costs)
   --workers N           Switchyard's workers (default: its own default, auto)
   --peer-workers N      HAProxy threads / NGINX workers (default 2)
   --repeat N            runs per measurement, median shown (default 1 quick, 3 full)

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: starts backends, the balancer (and, with --compare, HAProxy,
- * NGINX, a plain Node proxy) and the load generators itself; runs the scenarios asked for;
+ * NGINX, the Node relays) and the load generators itself; runs the scenarios asked for;
  * prints a markdown table on stdout and writes JSON, markdown and SVG
  * timelines to bench/results/.
  */
@@ -18,6 +18,7 @@ import { switchyard, switchyardReplay } from './compare/switchyard.js';
 import { haproxy } from './compare/haproxy.js';
 import { nginx } from './compare/nginx.js';
 import { pipe } from './compare/pipe.js';
+import { floor } from './compare/floor.js';
 import type { HealthSpec, Target } from './compare/target.js';
 import { scenarios } from './scenarios/index.js';
 import { scratchDir, type BenchContext, type BenchOptions } from './scenarios/context.js';
@@ -70,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   const outDir = resolve(args.out ?? join(REPO, 'bench', 'results'));
   const base = `bench-${stamp(started)}`;
   const opts = options(args, args.profile ? join(outDir, `${base}-profiles`) : undefined);
-  const peers: Record<string, Target> = { haproxy, nginx, pipe };
+  const peers: Record<string, Target> = { haproxy, nginx, pipe, floor };
   const wanted: Target[] = [direct, switchyard, ...args.compare.map((c) => peers[c]!)];
   const targets: Target[] = [];
   const targetInfo: Record<string, { version?: string; missing?: string }> = {};

@@ -5,15 +5,9 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { relayMain, type RelayService } from './relay.js';
 
-export interface PipeSpec {
-  services: { protocol: 'tcp' | 'udp'; host: string; port: number; members: { host: string; port: number }[] }[];
-}
-
-const spec = JSON.parse(process.argv[2] ?? '{}') as PipeSpec;
-process.on('disconnect', () => process.exit(0));
-
-function tcp(s: PipeSpec['services'][number]): Promise<void> {
+function tcp(s: RelayService): Promise<void> {
   let next = 0;
   const server = createServer((client: Socket) => {
     const m = s.members[next++ % s.members.length]!;
@@ -32,7 +26,7 @@ function tcp(s: PipeSpec['services'][number]): Promise<void> {
   });
 }
 
-function udp(s: PipeSpec['services'][number]): Promise<void> {
+function udp(s: RelayService): Promise<void> {
   let next = 0;
   const sessions = new Map<string, { socket: UdpSocket; last: number }>();
   const front = createSocket('udp4');
@@ -69,10 +63,7 @@ function udp(s: PipeSpec['services'][number]): Promise<void> {
   });
 }
 
-Promise.all(spec.services.map((s) => (s.protocol === 'tcp' ? tcp(s) : udp(s)))).then(
-  () => process.send?.({ type: 'listening' }),
-  (err: Error) => {
-    process.send?.({ type: 'error', message: err.message });
-    process.exit(1);
-  },
-);
+relayMain(async (spec) => {
+  await Promise.all(spec.services.map((s) => (s.protocol === 'tcp' ? tcp(s) : udp(s))));
+  return 1;
+});

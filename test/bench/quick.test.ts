@@ -1,7 +1,8 @@
 /**
  * The bench suite end to end, so it cannot silently rot: builds it, runs two
  * quick scenarios (a steady one and a switchover) through the real CLI in a
- * child process, and checks the table, the JSON and the SVG timeline.
+ * child process, and checks the table, the JSON and the SVG timeline; then the
+ * floor column, on TCP and UDP.
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -9,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { reusePortWorks } from '../../src/net/reuse-port.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -45,12 +47,17 @@ interface FigureJson {
 interface ScenarioJson {
   name: string;
   figures: FigureJson[];
-  runs: { column: string; ops: number; extra?: { perMember?: number[]; detectionMs?: number | null } }[];
+  runs: {
+    column: string;
+    ops: number;
+    errors: number;
+    extra?: { perMember?: number[]; detectionMs?: number | null; requestsPerSecond?: number; connectionsPerProcess?: number[] };
+  }[];
   timelines: { column: string; file?: string; bins: { ok: number; stalled: number; failed: number }[] }[];
   configs: Record<string, string>;
 }
 
-t.setTimeout(115_000);
+t.setTimeout(200_000);
 
 t.test('npm run bench -- --quick, one steady and one switchover scenario, through the real CLI', async (t) => {
   t.ok(existsSync(join(ROOT, 'dist', 'cli.js')), 'dist/cli.js is built (npm test builds it first)');
@@ -121,4 +128,38 @@ t.test('npm run bench -- --quick, one steady and one switchover scenario, throug
   t.match(text, /^<svg /, 'it is an SVG');
   t.match(text, /SIGKILL m000/, 'the fault is marked');
   t.match(text, /marked down/, 'the detection is marked');
+});
+
+t.test('--compare floor: the bare relay carries TCP and UDP in as many processes as Switchyard has workers, and leaves none behind', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'bench-floor-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const bench = await run(
+    ['dist-bench/bench/run.js', 'tcp-latency', 'udp-rate', '--quick', '--duration', '0.5', '--workers', '2', '--compare', 'floor', '--no-progress', '--out', out],
+    90_000,
+  );
+  t.equal(bench.code, 0, `the bench exits 0\n${bench.stderr}`);
+  t.match(bench.stdout, /\| figure \| direct \| switchyard \| floor \|/, 'the table has a floor column');
+
+  const json = JSON.parse(readFileSync(join(out, readdirSync(out).find((f) => f.endsWith('.json'))!), 'utf8')) as { failures: string[]; scenarios: ScenarioJson[] };
+  t.same(json.failures, [], 'no scenario failed');
+  // Where Node.js has SO_REUSEPORT, each process binds the port itself; elsewhere one process carries it all.
+  const processes = (await reusePortWorks()) ? 2 : 1;
+  for (const s of json.scenarios) {
+    t.equal((JSON.parse(s.configs.floor!) as { processes: number }).processes, processes, `${s.name}: ${processes} process(es)`);
+    const floorRuns = s.runs.filter((r) => r.column === 'floor');
+    t.ok(floorRuns.length > 0 && floorRuns.every((r) => r.ops > 0 && r.errors === 0), `${s.name}: operations through the floor, no errors`);
+  }
+  const ka = json.scenarios.find((s) => s.name === 'tcp-latency')!.runs.find((r) => r.column === 'floor' && r.extra?.requestsPerSecond !== undefined)!;
+  const spread = ka.extra?.connectionsPerProcess;
+  if (processes > 1) t.ok(spread?.length === 2 && spread.every((n) => n > 0), `every process holds connections (${spread})`);
+  else t.equal(spread, undefined, 'one process: no spread to tell');
+
+  const left = readdirSync('/proc').filter((p) => {
+    try {
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('floor-relay.js');
+    } catch {
+      return false;
+    }
+  });
+  t.same(left, [], 'no floor process left running');
 });
