@@ -3,8 +3,8 @@
  * (net/raw-socket.ts, net/raw-udp.ts) and nothing else: no health checks, no sessions'
  * bookkeeping, no timeouts, logs or metrics; members taken in turn. As many processes as
  * Switchyard has workers, each binding the ports itself with SO_REUSEPORT (where Node.js has
- * it; else one process). What it cannot reach, no data path on Node's handles can: the gap between it and
- * HAProxy is Node's own cost per connection, per read and per datagram.
+ * it; else one process). What it cannot reach, no data path on Node's handles can: the gap
+ * between it and HAProxy is Node's own cost per connection, per read and per datagram.
  */
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -18,7 +18,7 @@ interface Pair {
   up: RawSocket;
 }
 
-/** One side's events relay to the other side; the same tables serve every connection. */
+/** Events of `from`, relayed to `to`: its `drain` resumes `to`, which its full queue had paused. The same tables serve every connection. */
 function relayEvents(from: 'client' | 'up', to: 'client' | 'up'): SocketEvents<Pair> {
   return {
     connect() {},
@@ -29,7 +29,7 @@ function relayEvents(from: 'client' | 'up', to: 'client' | 'up'): SocketEvents<P
       p[to].end();
     },
     drain(p) {
-      p[from].resume();
+      p[to].resume();
     },
     error(p) {
       p[to].destroy();
@@ -56,6 +56,9 @@ function tcp(s: RelayService, reusePort: boolean): Promise<void> {
           const p = {} as Pair;
           p.client = RawSocket.accept(handle, CLIENT, p);
           p.up = RawSocket.connect(m.host, m.port, UP, p);
+          // As Switchyard's sessions do: bulk reads land in a buffer each socket keeps (net/raw-socket.ts).
+          p.client.reuseReadBuffer();
+          p.up.reuseReadBuffer();
           p.client.resume();
           p.up.resume();
         },
