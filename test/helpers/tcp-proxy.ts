@@ -4,7 +4,7 @@
  * client sockets) at the test's teardown.
  */
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import type { Test } from 'tap';
 import type { MemberConfig, ServiceConfig } from '../../src/config/types.js';
 import type { Endpoint } from '../../src/net/address.js';
@@ -27,8 +27,8 @@ export interface Proxy {
   waitForRecords(n: number, timeoutMs?: number): Promise<SessionRecord[]>;
   /** Resolves once `n` connect-result events have been published. */
   waitForResults(n: number, timeoutMs?: number): Promise<ConnectResult[]>;
-  /** A client connected to the proxy (destroyed at teardown). */
-  connect(opts?: { host?: string; localAddress?: string }): Promise<Socket>;
+  /** A client connected to the proxy (destroyed at teardown); `onread` as net.connect takes it (reads into one buffer). */
+  connect(opts?: { host?: string; localAddress?: string; onread?: OnReadOpts }): Promise<Socket>;
 }
 
 const WAIT_MS = 5000;
@@ -100,7 +100,13 @@ export async function startProxy(
     waitForResults: (n, timeoutMs = WAIT_MS) => wait(() => results.length >= n, () => results, `${n} connect results`, timeoutMs),
     async connect(o = {}) {
       const host = o.host ?? (endpoint.host === '::' ? '::1' : endpoint.host === '0.0.0.0' ? '127.0.0.1' : endpoint.host);
-      const socket = connect({ host, port: endpoint.port, allowHalfOpen: true, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+      const socket = connect({
+        host,
+        port: endpoint.port,
+        allowHalfOpen: true,
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+        ...(o.onread ? { onread: o.onread } : {}),
+      });
       clients.push(socket);
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
