@@ -11,7 +11,7 @@ import { createSocket } from 'node:dgram';
 import { RawSocket, takeConnections, type SocketEvents } from '../../src/net/raw-socket.js';
 import { RawUdp, type DatagramEvents, type Sender } from '../../src/net/raw-udp.js';
 import { reusePortWorks, tcpListenOptions, udpSocketOptions } from '../../src/net/reuse-port.js';
-import { forkRelay, relayMain, type RelayService } from './relay.js';
+import { forkRelay, relayMain, sweepIdleSessions, type IdleTracked, type RelayService } from './relay.js';
 
 interface Pair {
   client: RawSocket;
@@ -69,12 +69,11 @@ function tcp(s: RelayService, reusePort: boolean): Promise<void> {
   });
 }
 
-interface UdpSession {
+interface UdpSession extends IdleTracked {
   front: RawUdp;
   up: RawUdp;
   address: string;
   port: number;
-  lastSeen: number;
 }
 
 const UPSTREAM: DatagramEvents<UdpSession> = {
@@ -108,15 +107,7 @@ function udp(s: RelayService, reusePort: boolean): Promise<void> {
     connect() {},
     error() {},
   };
-  setInterval(() => {
-    const old = Date.now() - 10_000;
-    for (const [key, u] of sessions) {
-      if (u.lastSeen < old) {
-        u.up.close();
-        sessions.delete(key);
-      }
-    }
-  }, 1000).unref();
+  sweepIdleSessions(sessions, (u) => u.up.close());
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
     socket.bind({ port: s.port, address: s.host, exclusive: true }, () => {

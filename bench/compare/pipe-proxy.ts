@@ -5,7 +5,7 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { relayMain, type RelayService } from './relay.js';
+import { relayMain, sweepIdleSessions, type RelayService } from './relay.js';
 
 function tcp(s: RelayService): Promise<void> {
   let next = 0;
@@ -28,7 +28,7 @@ function tcp(s: RelayService): Promise<void> {
 
 function udp(s: RelayService): Promise<void> {
   let next = 0;
-  const sessions = new Map<string, { socket: UdpSocket; last: number }>();
+  const sessions = new Map<string, { socket: UdpSocket; lastSeen: number }>();
   const front = createSocket('udp4');
   front.on('message', (msg, rinfo) => {
     const key = `${rinfo.address}:${rinfo.port}`;
@@ -39,24 +39,16 @@ function udp(s: RelayService): Promise<void> {
       socket.on('message', (reply) => front.send(reply, rinfo.port, rinfo.address));
       socket.on('error', () => {});
       socket.connect(m.port, m.host);
-      session = { socket, last: Date.now() };
+      session = { socket, lastSeen: Date.now() };
       sessions.set(key, session);
       const pending = session;
       socket.once('connect', () => pending.socket.send(msg));
       return;
     }
-    session.last = Date.now();
+    session.lastSeen = Date.now();
     session.socket.send(msg);
   });
-  setInterval(() => {
-    const old = Date.now() - 10_000;
-    for (const [k, v] of sessions) {
-      if (v.last < old) {
-        v.socket.close();
-        sessions.delete(k);
-      }
-    }
-  }, 1000).unref();
+  sweepIdleSessions(sessions, (session) => session.socket.close());
   return new Promise((resolve, reject) => {
     front.once('error', reject);
     front.bind(s.port, s.host, () => resolve());

@@ -1,7 +1,8 @@
 /**
  * The Node.js relays run as columns (`pipe`, `floor`): a child process given its services
  * as JSON on the command line, which says `listening` over IPC once every port is bound,
- * with how many processes carry the load. Both sides of that exchange are here.
+ * with how many processes carry the load. Both sides of that exchange are here, and the
+ * idle sweep both relays' UDP sessions share.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { track, stopChild } from '../lib/children.js';
@@ -66,4 +67,22 @@ export function relayMain(start: (spec: RelaySpec) => Promise<number>): void {
       process.exit(1);
     },
   );
+}
+
+/** A relay's UDP session: when it last saw a datagram (Date.now()). */
+export interface IdleTracked {
+  lastSeen: number;
+}
+
+/** Every second, closes and forgets the UDP sessions that have seen no datagram for 10 s. */
+export function sweepIdleSessions<S extends IdleTracked>(sessions: Map<string, S>, close: (session: S) => void): void {
+  setInterval(() => {
+    const old = Date.now() - 10_000;
+    for (const [key, session] of sessions) {
+      if (session.lastSeen < old) {
+        close(session);
+        sessions.delete(key);
+      }
+    }
+  }, 1000).unref();
 }
